@@ -1,0 +1,64 @@
+import type { AnyStateMachine } from 'xstate'
+import type { ValidateFunction } from 'ajv'
+import { TwinError } from '../errors.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../ingest/topic.ts'
+import { compileSchema, type JsonSchema } from './schema.ts'
+
+export type { JsonSchema }
+
+/** What a rule author writes in `twins/<type>.ts`. */
+export interface TwinDefinitionInput {
+  /** Twin type name, `[a-z][a-z0-9-]{0,63}`; the `{type}` in topics and URLs. */
+  type: string
+  /** Bump when the machine or context shape changes incompatibly. */
+  version: number
+  description?: string
+  /**
+   * The XState v5 machine. It receives `input: { type, id }` and events shaped
+   * `{ type: <event>, at: <engine time, ms>, ...payload }`. Delayed transitions
+   * (`after`) and delayed `raise`/`sendTo` to itself become durable engine timers;
+   * `emit` produces derived events. It must not invoke or spawn actors.
+   */
+  machine: AnyStateMachine
+  /** Every event a device may send, with the JSON Schema of its payload object. */
+  events: Record<string, JsonSchema>
+  /** Topic template for this type's device events; default `devices/{type}/{id}/{event}`. */
+  topic?: string
+}
+
+export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
+  readonly topic: TopicTemplate
+  /** Payload validator per declared event. */
+  readonly validators: ReadonlyMap<string, ValidateFunction>
+}
+
+export const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/
+const EVENT_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
+
+/** Validates a twin definition and prepares it for the engine. Throws TWIN_ERR_DEFINITION. */
+export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
+  const fail = (why: string): never => {
+    throw new TwinError('TWIN_ERR_DEFINITION', `twin definition "${input?.type}": ${why}`)
+  }
+  if (typeof input?.type !== 'string' || !TYPE_PATTERN.test(input.type)) fail('type must match [a-z][a-z0-9-]{0,63}')
+  if (!Number.isInteger(input.version) || input.version < 1) fail('version must be a positive integer')
+  const machine = input.machine as Partial<AnyStateMachine> | undefined
+  if (typeof machine?.transition !== 'function' || typeof machine.resolveState !== 'function') {
+    fail('machine must be an XState v5 machine (createMachine or setup().createMachine)')
+  }
+  if (!input.events || typeof input.events !== 'object' || Object.keys(input.events).length === 0) {
+    fail('events must declare at least one event with its payload schema')
+  }
+  const validators = new Map<string, ValidateFunction>()
+  for (const [name, schema] of Object.entries(input.events)) {
+    if (!EVENT_PATTERN.test(name)) fail(`event name "${name}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
+    try {
+      validators.set(name, compileSchema(schema))
+    } catch (err) {
+      fail(`event "${name}" has an invalid JSON Schema: ${(err as Error).message}`)
+    }
+  }
+  const topic =
+    input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
+  return Object.freeze({ ...input, topic, validators })
+}

@@ -1,0 +1,54 @@
+/**
+ * Every error the engine raises or records, with a stable code. Callers match
+ * on `code`, never on the message. Each code is documented in docs/errors.md
+ * (a test checks that), so a user who meets one can look up what to do.
+ */
+export const ErrorCodes = {
+  // Input from devices and apps: these become dead letters (MQTT) or 4xx (HTTP).
+  TWIN_ERR_BAD_TOPIC: 'topic does not match any twin topic template',
+  TWIN_ERR_UNKNOWN_TYPE: 'no twin definition has this type',
+  TWIN_ERR_INVALID_ID: 'twin id must match [A-Za-z0-9._:-]{1,128}',
+  TWIN_ERR_UNKNOWN_EVENT: 'the twin type does not declare this event',
+  TWIN_ERR_PAYLOAD_TOO_LARGE: 'payload is larger than MAX_PAYLOAD_BYTES',
+  TWIN_ERR_PAYLOAD_NOT_JSON: 'payload is not valid JSON',
+  TWIN_ERR_PAYLOAD_NOT_OBJECT: 'payload must be a JSON object',
+  TWIN_ERR_PAYLOAD_RESERVED_FIELD: 'payload uses a field the engine reserves (type, at)',
+  TWIN_ERR_PAYLOAD_SCHEMA: 'payload does not match the event schema',
+  TWIN_ERR_EVENT_NOT_ACCEPTED: 'the twin machine has no transition for this event in its current state',
+  TWIN_ERR_MACHINE_FAILED: 'the twin machine threw while handling the event',
+  // Apps.
+  TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
+  TWIN_ERR_BAD_REQUEST: 'the request is malformed',
+  TWIN_ERR_WS_BAD_MESSAGE: 'a WebSocket message is not valid protocol JSON',
+  // Definitions and configuration.
+  TWIN_ERR_DEFINITION: 'a twin definition is invalid',
+  TWIN_ERR_CONFIG: 'a setting is invalid',
+  TWIN_ERR_SHARD_COUNT: 'SHARDS differs from the shard count stored in Redis',
+  // Runtime.
+  TWIN_ERR_STALE_EPOCH: 'a commit was refused because another worker owns the shard now',
+  TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',
+  TWIN_ERR_REDIS_SERVER_FAILED: 'the managed redis-server did not start',
+} as const
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+/** Base class of every engine error: `code` is stable, `message` says what to do. */
+export class TwinError extends Error {
+  readonly code: ErrorCode
+  readonly details?: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message)
+    this.name = 'TwinError'
+    this.code = code
+    this.details = details
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) }
+  }
+}
+
+export function isTwinError(err: unknown): err is TwinError {
+  return err instanceof TwinError
+}

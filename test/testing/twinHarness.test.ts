@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { assign, emit, setup } from 'xstate'
+import { defineTwin } from '../../src/definitions/defineTwin.ts'
+import { createTwinHarness } from '../../src/testing/twinHarness.ts'
+
+const lamp = defineTwin({
+  type: 'lamp',
+  version: 1,
+  events: { on: {}, off: {}, level: { properties: { pct: { type: 'number', minimum: 0, maximum: 100 } }, required: ['pct'] } },
+  machine: setup({
+    types: {} as { context: { pct: number; id: string }; input: { id: string }; events: { type: 'on' } | { type: 'off' } | { type: 'level'; pct: number } },
+  }).createMachine({
+    id: 'lamp',
+    context: ({ input }) => ({ pct: 0, id: input.id }),
+    initial: 'off',
+    states: {
+      off: { on: { on: 'on' } },
+      on: {
+        after: { 5000: { target: 'off', actions: emit({ type: 'autoOff' }) } },
+        on: { off: 'off', level: { actions: assign({ pct: ({ event }) => event.pct }) } },
+      },
+    },
+  }),
+})
+
+describe('TwinHarness', () => {
+  it('passes the twin id as input and counts revisions', () => {
+    const t = createTwinHarness(lamp, { id: 'l-7' })
+    expect(t.context.id).toBe('l-7')
+    expect(t.rev).toBe(0)
+    t.send('on')
+    expect(t.state).toBe('on')
+    expect(t.rev).toBe(1)
+  })
+
+  it('fires `after` as a durable timer on virtual time and emits', () => {
+    const t = createTwinHarness(lamp)
+    const start = t.clock.now()
+    t.send('on')
+    expect(t.timers).toEqual([{ id: 'xstate.after.5000.lamp.on', due: start + 5000 }])
+    t.advance(4999)
+    expect(t.state).toBe('on')
+    t.advance(1)
+    expect(t.state).toBe('off')
+    expect(t.emitted).toEqual([{ type: 'autoOff', at: start + 5000 }])
+    expect(t.timers).toEqual([])
+  })
+
+  it('cancels the timer when the state is left early', () => {
+    const t = createTwinHarness(lamp)
+    t.send('on')
+    t.send('off')
+    expect(t.timers).toEqual([])
+    t.advance(10_000)
+    expect(t.emitted).toEqual([])
+  })
+
+  it('rejects what the engine would dead-letter', () => {
+    const t = createTwinHarness(lamp)
+    expect(() => t.send('level', { pct: 500 })).toThrow(expect.objectContaining({ code: 'TWIN_ERR_PAYLOAD_SCHEMA' }))
+    expect(() => t.send('blink')).toThrow(expect.objectContaining({ code: 'TWIN_ERR_UNKNOWN_EVENT' }))
+    expect(() => t.send('off')).toThrow(expect.objectContaining({ code: 'TWIN_ERR_EVENT_NOT_ACCEPTED' }))
+    expect(t.rev).toBe(0)
+  })
+})
