@@ -1,0 +1,20 @@
+import type { TwinRegistry } from '../definitions/registry.ts'
+import type { Ingestor } from '../ingest/ingestor.ts'
+import type { ChangeBus } from '../runtime/changeBus.ts'
+import type { Keys } from '../store/keys.ts'
+import type { RedisClient } from '../store/redis.ts'
+import type { TwinStore } from '../store/twinStore.ts'
+
+/** What the HTTP and WebSocket handlers need from the engine. */
+export interface ApiContext {
+  redis: RedisClient
+  keys: Keys
+  shards: number
+  registry: TwinRegistry
+  store: TwinStore
+  ingestor: Ingestor
+  bus: ChangeBus
+  maxPayloadBytes: number
+  /** live figures for GET /health */
+  health(): Record<string, unknown>
+}

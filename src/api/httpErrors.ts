@@ -1,0 +1,33 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { TwinError, type ErrorCode } from '../errors.ts'
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  TWIN_ERR_NOT_FOUND: 404,
+  TWIN_ERR_UNKNOWN_TYPE: 404,
+  TWIN_ERR_PAYLOAD_TOO_LARGE: 413,
+  TWIN_ERR_BAD_REQUEST: 400,
+  TWIN_ERR_INVALID_ID: 400,
+  TWIN_ERR_UNKNOWN_EVENT: 400,
+  TWIN_ERR_PAYLOAD_NOT_JSON: 400,
+  TWIN_ERR_PAYLOAD_NOT_OBJECT: 400,
+  TWIN_ERR_PAYLOAD_RESERVED_FIELD: 400,
+  TWIN_ERR_PAYLOAD_SCHEMA: 400,
+  TWIN_ERR_BAD_TOPIC: 400,
+}
+
+/** Every error answer has the shape `{ error: { code, message, details? } }`. */
+export function errorHandler(err: FastifyError | TwinError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof TwinError) {
+    reply.status(STATUS[err.code] ?? 500).send({ error: err.toJSON() })
+    return
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 500) {
+    request.log.error({ err }, 'request failed')
+    reply.status(500).send({ error: { code: 'TWIN_ERR_INTERNAL', message: 'internal error; see the engine log' } })
+    return
+  }
+  // Fastify's own parsing and validation errors (bad JSON body, body too large, ...).
+  const code: ErrorCode = status === 413 ? 'TWIN_ERR_PAYLOAD_TOO_LARGE' : 'TWIN_ERR_BAD_REQUEST'
+  reply.status(status).send({ error: { code, message: err.message } })
+}

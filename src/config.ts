@@ -1,0 +1,94 @@
+import { resolve } from 'node:path'
+import { TwinError } from './errors.ts'
+
+/**
+ * Every setting in one place: environment variable, CLI flag, default and
+ * documentation side by side. `twin start --help` and the README's settings
+ * table are generated from / checked against this list (test/config.test.ts).
+ */
+export const roles = ['ingest', 'worker', 'api'] as const
+export type Role = (typeof roles)[number]
+
+interface Setting<T> {
+  env: string
+  flag: string
+  doc: string
+  default: T
+  parse(raw: string): T
+}
+
+const int = (min: number, max: number) => (raw: string): number => {
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`expected an integer from ${min} to ${max}`)
+  return value
+}
+const str = (raw: string): string => raw
+const bool = (raw: string): boolean => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true
+  if (/^(0|false|no|off)$/i.test(raw)) return false
+  throw new Error('expected true or false')
+}
+const optional = (raw: string): string | undefined => (raw === '' ? undefined : raw)
+const roleList = (raw: string): Role[] => {
+  const list = raw.split(',').map((r) => r.trim()).filter(Boolean)
+  const bad = list.filter((r) => !(roles as readonly string[]).includes(r))
+  if (bad.length || list.length === 0) throw new Error(`expected a comma-separated list of ${roles.join(', ')}`)
+  return list as Role[]
+}
+
+export const settings = {
+  roles: { env: 'TWIN_ROLES', flag: '--role <roles>', doc: 'Roles this process runs: any of ingest,worker,api (comma-separated)', default: [...roles] as Role[], parse: roleList },
+  mqttUrl: { env: 'MQTT_URL', flag: '--mqtt-url <url>', doc: 'External MQTT broker (e.g. mqtt://broker:1883). Unset: run the embedded broker', default: undefined as string | undefined, parse: optional },
+  mqttPort: { env: 'MQTT_PORT', flag: '--mqtt-port <port>', doc: 'Port of the embedded MQTT broker', default: 1883, parse: int(0, 65535) },
+  mqttProtocol: { env: 'MQTT_PROTOCOL', flag: '--mqtt-protocol <version>', doc: 'MQTT version spoken to an external broker: 4 (3.1.1) or 5', default: 5 as 4 | 5, parse: (raw: string): 4 | 5 => {
+    if (raw !== '4' && raw !== '5') throw new Error('expected 4 or 5')
+    return Number(raw) as 4 | 5
+  } },
+  mqttClientId: { env: 'MQTT_CLIENT_ID', flag: '--mqtt-client-id <id>', doc: 'Client id of the ingest subscriber on an external broker (persistent session)', default: 'twin-engine-ingest', parse: str },
+  redisUrl: { env: 'REDIS_URL', flag: '--redis-url <url>', doc: 'Redis to use (redis://host:port/db). Unset: start a managed local redis-server', default: undefined as string | undefined, parse: optional },
+  dataDir: { env: 'DATA_DIR', flag: '--data-dir <dir>', doc: 'Where the managed redis-server keeps its data (AOF)', default: '.data', parse: str },
+  httpPort: { env: 'HTTP_PORT', flag: '--http-port <port>', doc: 'HTTP and WebSocket port', default: 8080, parse: int(0, 65535) },
+  httpHost: { env: 'HTTP_HOST', flag: '--http-host <host>', doc: 'HTTP and WebSocket bind address', default: '127.0.0.1', parse: str },
+  twinsDir: { env: 'TWINS_DIR', flag: '--twins <dir>', doc: 'Folder of twin definitions', default: 'twins', parse: str },
+  demo: { env: 'DEMO', flag: '--no-demo', doc: 'Run the demo fleet simulator (embedded broker only)', default: true, parse: bool },
+  demoDevices: { env: 'DEMO_DEVICES', flag: '--demo-devices <n>', doc: 'Devices per twin type in the demo fleet', default: 20, parse: int(1, 100_000) },
+  demoIntervalMs: { env: 'DEMO_INTERVAL_MS', flag: '--demo-interval-ms <ms>', doc: 'Mean time between two events of one demo device', default: 2000, parse: int(10, 3_600_000) },
+  shards: { env: 'SHARDS', flag: '--shards <n>', doc: 'Virtual shards; fixed when the Redis data set is first created', default: 64, parse: int(1, 16384) },
+  maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', flag: '--max-payload-bytes <n>', doc: 'Largest accepted device payload; larger ones are dead-lettered', default: 65536, parse: int(1, 16 * 1024 * 1024) },
+  batchSize: { env: 'BATCH_SIZE', flag: '--batch-size <n>', doc: 'Most inbox entries a worker reads per shard per step', default: 1000, parse: int(1, 100_000) },
+  cacheSize: { env: 'TWIN_CACHE_SIZE', flag: '--twin-cache-size <n>', doc: 'Twins kept in memory per worker before the least recently used are passivated', default: 100_000, parse: int(1, 100_000_000) },
+  leaseTtlMs: { env: 'LEASE_TTL_MS', flag: '--lease-ttl-ms <ms>', doc: 'Shard lease time to live; a dead worker loses its shards after this', default: 10_000, parse: int(500, 600_000) },
+  outboxMaxLen: { env: 'OUTBOX_MAXLEN', flag: '--outbox-maxlen <n>', doc: 'Derived events kept per shard outbox stream (approximate)', default: 100_000, parse: int(100, 100_000_000) },
+  deadLetterMaxLen: { env: 'DEAD_LETTER_MAXLEN', flag: '--dead-letter-maxlen <n>', doc: 'Dead letters kept per shard (approximate); counts are kept forever', default: 10_000, parse: int(10, 10_000_000) },
+  logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
+} satisfies Record<string, Setting<unknown>>
+
+type Settings = typeof settings
+export type Config = { -readonly [K in keyof Settings]: Settings[K]['default'] }
+
+/**
+ * Builds the config from defaults, then the environment, then CLI flags
+ * (`overrides`, already parsed by commander). Throws TWIN_ERR_CONFIG naming
+ * the variable and what it expects.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const config = {} as Record<string, unknown>
+  for (const [key, setting] of Object.entries(settings) as Array<[keyof Config, Setting<unknown>]>) {
+    const raw = env[setting.env]
+    if (key in overrides && overrides[key] !== undefined) {
+      config[key] = overrides[key]
+    } else if (raw !== undefined) {
+      try {
+        config[key] = setting.parse(raw)
+      } catch (err) {
+        throw new TwinError('TWIN_ERR_CONFIG', `${setting.env}=${JSON.stringify(raw)} is invalid: ${(err as Error).message}`)
+      }
+    } else {
+      config[key] = setting.default
+    }
+  }
+  const out = config as Config
+  out.dataDir = resolve(out.dataDir)
+  out.twinsDir = resolve(out.twinsDir)
+  return out
+}

@@ -1,0 +1,135 @@
+import mqtt from 'mqtt'
+import type { FastifyInstance } from 'fastify'
+import { buildApi } from './api/app.ts'
+import { systemClock, type Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import { loadTwinRegistry } from './definitions/registry.ts'
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/broker.ts'
+import { startManagedRedis, type ManagedRedis } from './embedded/redisServer.ts'
+import { Ingestor } from './ingest/ingestor.ts'
+import { startMqttIngest } from './ingest/mqttIngest.ts'
+import { createLogger, type Logger } from './observability/log.ts'
+import { ChangeBus } from './runtime/changeBus.ts'
+import { OutboxRelay } from './runtime/outboxRelay.ts'
+import { Worker } from './runtime/worker.ts'
+import { startFleet, type Fleet } from './sim/fleet.ts'
+import { ensureShardCount } from './store/clusterMeta.ts'
+import { Keys } from './store/keys.ts'
+import { connectRedis } from './store/redis.ts'
+import { TwinStore } from './store/twinStore.ts'
+
+export interface Engine {
+  readonly config: Config
+  readonly log: Logger
+  /** http://host:port, when the api role runs */
+  readonly httpUrl?: string
+  /** mqtt://host:port of the broker the engine uses */
+  readonly mqttUrl: string
+  readonly redisUrl: string
+  readonly worker?: Worker
+  readonly ingestor?: Ingestor
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the roles the config asks for, in one process (DESIGN.md decision 7),
+ * with the embedded broker and a managed redis-server unless external ones
+ * are configured (decision 8). `stop()` shuts down in reverse order, letting
+ * the worker commit its batch in flight.
+ */
+export async function startEngine(config: Config, options: { clock?: Clock; log?: Logger; keyPrefix?: string } = {}): Promise<Engine> {
+  const log = options.log ?? createLogger(config.logLevel)
+  const clock = options.clock ?? systemClock
+  const roles = new Set(config.roles)
+  const stops: Array<() => Promise<unknown>> = []
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch((err: Error) => log.error({ err }, 'error while stopping'))
+  }
+
+  try {
+    let managed: ManagedRedis | undefined
+    if (!config.redisUrl) {
+      managed = await startManagedRedis({ dataDir: config.dataDir, logger: log })
+      stops.push(() => managed!.stop())
+    }
+    const redisUrl = config.redisUrl ?? managed!.url
+    const redis = connectRedis(redisUrl, 'twin-engine')
+    stops.push(() => redis.quit())
+    const keys = new Keys(options.keyPrefix)
+    const shards = await ensureShardCount(redis, keys, config.shards)
+    const registry = await loadTwinRegistry(config.twinsDir)
+    const bus = new ChangeBus()
+    const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
+
+    let broker: EmbeddedBroker | undefined
+    if (!config.mqttUrl) {
+      broker = await startEmbeddedBroker({
+        port: config.mqttPort,
+        // In-process ingest: the device's PUBACK waits for the Redis write.
+        intercept: roles.has('ingest') ? (_client, topic, payload) => (topic.startsWith('devices/') ? ingestor.fromMqtt(topic, payload) : undefined) : undefined,
+        logger: log,
+      })
+      stops.push(() => broker!.close())
+    }
+    const mqttUrl = config.mqttUrl ?? `mqtt://127.0.0.1:${broker!.port}`
+    if (config.mqttUrl && roles.has('ingest')) {
+      const ingest = await startMqttIngest({ url: config.mqttUrl, clientId: config.mqttClientId, protocolVersion: config.mqttProtocol, filters: registry.filters, ingestor, log })
+      stops.push(() => ingest.close())
+    }
+
+    let worker: Worker | undefined
+    if (roles.has('worker')) {
+      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${process.pid}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
+      stops.push(() => publisher.endAsync())
+      const relay = new OutboxRelay(redis, keys, publisher, log)
+      stops.push(() => relay.stop())
+      worker = new Worker({
+        redis, keys, registry, bus, clock, log, shards,
+        batchSize: config.batchSize,
+        cacheSize: config.cacheSize,
+        leaseTtlMs: config.leaseTtlMs,
+        outboxMaxLen: config.outboxMaxLen,
+        deadLetterMaxLen: config.deadLetterMaxLen,
+        onOutbox: (shard) => relay.notify(shard),
+      })
+      await worker.start()
+      stops.push(() => worker!.stop())
+    }
+
+    let app: FastifyInstance | undefined
+    let httpUrl: string | undefined
+    if (roles.has('api')) {
+      const store = new TwinStore(redis, keys, shards)
+      app = await buildApi(
+        {
+          redis, keys, shards, registry, store, ingestor, bus,
+          maxPayloadBytes: config.maxPayloadBytes,
+          health: () => ({
+            roles: [...roles],
+            shards,
+            types: registry.types,
+            ingest: ingestor.stats,
+            worker: worker && { id: worker.id, ownedShards: worker.ownedShards.length, activeTwins: worker.cache.size, ...worker.stats },
+          }),
+        },
+        log,
+      )
+      await app.listen({ port: config.httpPort, host: config.httpHost })
+      const address = app.server.address()
+      httpUrl = `http://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
+      stops.push(() => app!.close())
+    }
+
+    let fleet: Fleet | undefined
+    if (config.demo && broker) {
+      fleet = await startFleet({ url: mqttUrl, types: registry.types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
+      stops.push(() => fleet!.stop())
+    }
+
+    log.info({ http: httpUrl, mqtt: mqttUrl, redis: redisUrl, roles: [...roles], demoDevices: fleet?.devices.length ?? 0 }, 'twin-engine started')
+    return { config, log, httpUrl, mqttUrl, redisUrl, worker, ingestor, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

@@ -1,0 +1,151 @@
+import type { Logger } from 'pino'
+import type { TwinRegistry } from '../definitions/registry.ts'
+import { TwinError } from '../errors.ts'
+import { keptPayload } from '../store/deadLetters.ts'
+import { shardOf, twinKey, type Keys } from '../store/keys.ts'
+import type { RedisClient } from '../store/redis.ts'
+import { parsePayload, truncate, validateEvent } from './validate.ts'
+
+export interface IngestOptions {
+  redis: RedisClient
+  keys: Keys
+  registry: TwinRegistry
+  shards: number
+  maxPayloadBytes: number
+  deadLetterMaxLen: number
+  log: Logger
+}
+
+export interface Accepted {
+  shard: number
+  /** the inbox stream id: its millisecond part is the event's engine time */
+  entryId: string
+}
+
+/** Topics longer than this are refused before they are split (hostile input). */
+const MAX_TOPIC_LENGTH = 512
+
+interface Pending {
+  shard: number
+  key: string
+  fields: string[]
+  /** for a dead letter: the reason code to count */
+  reason?: string
+  resolve(entryId: string): void
+  reject(err: Error): void
+}
+
+export interface IngestStats {
+  accepted: number
+  deadLetters: number
+}
+
+/**
+ * The front door for device events: validates, then appends to the twin's
+ * shard inbox. Calls made in the same tick are written in one pipeline, in
+ * call order (which keeps each device's order), and each caller's promise
+ * settles only once Redis has the entry: the MQTT layer sends PUBACK then,
+ * so the broker never forgets an event Redis does not have.
+ *
+ * Invalid MQTT input is not an error for the caller: it is written to a
+ * dead-letter stream with its reason and acknowledged, so a device does not
+ * resend it forever and nothing is lost silently.
+ */
+export class Ingestor {
+  readonly stats: IngestStats = { accepted: 0, deadLetters: 0 }
+  private queue: Pending[] = []
+  private scheduled = false
+
+  constructor(private readonly o: IngestOptions) {}
+
+  /** An MQTT publish. Resolves when the event (or its dead letter) is in Redis. */
+  async fromMqtt(topic: string, payload: Buffer): Promise<void> {
+    try {
+      await this.accept(topic, payload, 'mqtt')
+    } catch (err) {
+      if (!(err instanceof TwinError)) throw err
+      await this.deadLetter(err, topic, payload, 'mqtt')
+    }
+  }
+
+  /**
+   * An event sent over HTTP. Throws the TwinError for invalid input (the app
+   * gets it in the response, so it is not dead-lettered).
+   */
+  fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
+    return this.accept(`devices/${type}/${id}/${event}`, payload, 'api', { type, id, event })
+  }
+
+  private async accept(topic: string, payload: Buffer | string, src: string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
+    const match = parts ?? this.parseTopic(topic)
+    const definition = this.o.registry.get(match.type!)
+    if (!definition) {
+      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `no twin type "${truncate(match.type ?? '')}"; known types: ${this.o.registry.types.join(', ')}`)
+    }
+    const body = parsePayload(payload, this.o.maxPayloadBytes)
+    validateEvent(definition, match.id, match.event, body)
+    const key = twinKey(definition.type, match.id)
+    const shard = shardOf(key, this.o.shards)
+    const json = payload.length ? payload.toString() : '{}'
+    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json]).then(
+      (entryId) => {
+        this.stats.accepted++
+        return { shard, entryId }
+      },
+    )
+  }
+
+  private parseTopic(topic: string): { type: string; id: string; event: string } {
+    const levels = topic.length <= MAX_TOPIC_LENGTH ? topic.split('/') : null
+    const match = levels && this.o.registry.matchTopic(levels)
+    if (!match || match.type === undefined) {
+      throw new TwinError('TWIN_ERR_BAD_TOPIC', `topic "${truncate(topic, 120)}" matches no twin topic template (${this.o.registry.filters.join(', ')})`)
+    }
+    return match as { type: string; id: string; event: string }
+  }
+
+  private async deadLetter(err: TwinError, topic: string, payload: Buffer, src: string): Promise<void> {
+    const shard = shardOf(topic, this.o.shards)
+    const k = this.o.keys.shard(shard)
+    const fields = ['code', err.code, 'reason', err.message, 'topic', truncate(topic, 512), 'payload', keptPayload(payload), 'src', src]
+    await this.enqueue(shard, k.dead, ['MAXLEN', '~', String(this.o.deadLetterMaxLen), '*', ...fields], err.code)
+    this.stats.deadLetters++
+    this.o.log.debug({ code: err.code, topic: truncate(topic, 120) }, 'dead letter')
+  }
+
+  private enqueue(shard: number, key: string, fields: string[], reason?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ shard, key, fields, reason, resolve, reject })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    const batch = this.queue
+    this.queue = []
+    this.scheduled = false
+    const pipeline = this.o.redis.pipeline()
+    for (const p of batch) {
+      pipeline.xadd(p.key, ...(p.fields as [string]))
+      // Dead letters are counted per reason alongside the entry.
+      if (p.reason) pipeline.hincrby(this.o.keys.shard(p.shard).deadCounts, p.reason, 1)
+    }
+    pipeline.exec().then(
+      (results) => {
+        let r = 0
+        for (const p of batch) {
+          const [err, id] = results?.[r++] ?? [new Error('no reply from Redis'), null]
+          if (p.reason) r++
+          if (err) p.reject(err)
+          else p.resolve(id as string)
+        }
+      },
+      (err: Error) => {
+        for (const p of batch) p.reject(err)
+      },
+    )
+  }
+}

@@ -1,0 +1,86 @@
+import type { MqttClient } from 'mqtt'
+import type { Logger } from 'pino'
+import type { Keys } from '../store/keys.ts'
+import { splitTwinKey } from '../store/keys.ts'
+import type { RedisClient } from '../store/redis.ts'
+import type { DerivedEvent } from './shardBatch.ts'
+
+const RELAY_BATCH = 500
+
+/** MQTT topic of a derived event. */
+export function derivedTopic(event: Pick<DerivedEvent, 'type' | 'twinId' | 'name'>): string {
+  return `twins/${event.type}/${event.twinId}/events/${event.name}`
+}
+
+/**
+ * Publishes each shard's outbox (derived events committed with the twins'
+ * state) to MQTT at QoS 1, then records how far it got in the shard's
+ * `relayed` mark. At least once: after a crash between publish and mark the
+ * same events go out again with the same ids, so consumers can de-duplicate.
+ * It runs beside the shard loop, which never waits for it.
+ */
+export class OutboxRelay {
+  private readonly dirty = new Set<number>()
+  private readonly marks = new Map<number, string>()
+  private running: Promise<void> | null = null
+  private stopped = false
+  published = 0
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly mqtt: MqttClient,
+    private readonly log: Logger,
+  ) {}
+
+  notify(shard: number): void {
+    this.dirty.add(shard)
+    if (!this.running && !this.stopped) this.running = this.drain().finally(() => (this.running = null))
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    await this.running
+  }
+
+  private async drain(): Promise<void> {
+    while (this.dirty.size && !this.stopped) {
+      const shard = this.dirty.values().next().value as number
+      this.dirty.delete(shard)
+      try {
+        if ((await this.relay(shard)) === RELAY_BATCH) this.dirty.add(shard)
+      } catch (err) {
+        this.log.warn({ err, shard }, 'outbox relay failed; retrying')
+        await new Promise((r) => setTimeout(r, 1000))
+        this.dirty.add(shard)
+      }
+    }
+  }
+
+  private async relay(shard: number): Promise<number> {
+    const k = this.keys.shard(shard)
+    let mark = this.marks.get(shard)
+    if (mark === undefined) mark = (await this.redis.hget(k.meta, 'relayed')) ?? ''
+    const entries = (await this.redis.xrange(k.outbox, mark ? `(${mark}` : '-', '+', 'COUNT', RELAY_BATCH)) as Array<[string, string[]]>
+    if (entries.length === 0) return 0
+    await Promise.all(
+      entries.map(([, f]) => {
+        const event = outboxEntryToEvent(f)
+        return this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 })
+      }),
+    )
+    mark = entries[entries.length - 1]![0]
+    await this.redis.hset(k.meta, 'relayed', mark)
+    this.marks.set(shard, mark)
+    this.published += entries.length
+    return entries.length
+  }
+}
+
+/** Outbox stream fields (id, k, n, d, at) -> the derived event. */
+export function outboxEntryToEvent(fields: string[]): DerivedEvent {
+  const f: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+  const { type, id } = splitTwinKey(f.k!)
+  return { id: f.id!, type, twinId: id, name: f.n!, at: Number(f.at), data: JSON.parse(f.d!) as Record<string, unknown> }
+}

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.ts'
+import { ShardLeases } from '../cluster/shardLeases.ts'
+import type { TwinRegistry } from '../definitions/registry.ts'
+import { TwinError } from '../errors.ts'
+import type { Keys, ShardKeys } from '../store/keys.ts'
+import { duplicateRedis, type RedisClient } from '../store/redis.ts'
+import type { ChangeBus } from './changeBus.ts'
+import { keysToLoad, processShardBatch, type BatchResult, type DueTimer, type InboxEntry } from './shardBatch.ts'
+import { TwinCache } from './twinCache.ts'
+
+export interface WorkerOptions {
+  redis: RedisClient
+  keys: Keys
+  registry: TwinRegistry
+  bus: ChangeBus
+  clock: Clock
+  log: Logger
+  shards: number
+  batchSize: number
+  cacheSize: number
+  leaseTtlMs: number
+  outboxMaxLen: number
+  deadLetterMaxLen: number
+  /** called after a commit that wrote derived events to a shard's outbox */
+  onOutbox?: (shard: number) => void
+}
+
+interface OwnedShard {
+  shard: number
+  keys: ShardKeys
+  epoch: number
+  /** last inbox id read (may be ahead of the committed checkpoint while a batch is in flight) */
+  lastId: string
+  /** due time of the shard's earliest pending timer, Infinity when none */
+  nextDue: number
+}
+
+/** Longest a blocking inbox read waits, so due timers and new shards are picked up promptly. */
+const MAX_BLOCK_MS = 100
+
+export interface WorkerStats {
+  applied: number
+  deadLetters: number
+  batches: number
+  commitsRefused: number
+}
+
+/**
+ * Owns shards and runs their twins: read inbox batches and due timers, step
+ * the twins, commit each shard's batch atomically (fenced by its lease epoch),
+ * then publish change notices. One loop per worker process; the step is the
+ * CPU work, Redis round trips are batched per iteration (DESIGN.md "the path
+ * of one event").
+ */
+export class Worker {
+  readonly id = `worker-${randomUUID().slice(0, 8)}`
+  readonly cache: TwinCache
+  readonly stats: WorkerStats = { applied: 0, deadLetters: 0, batches: 0, commitsRefused: 0 }
+  private readonly owned = new Map<number, OwnedShard>()
+  private readonly leases: ShardLeases
+  private readonly blocking: RedisClient
+  private running = false
+  private loopDone: Promise<void> = Promise.resolve()
+
+  constructor(private readonly o: WorkerOptions) {
+    this.cache = new TwinCache(o.cacheSize)
+    this.blocking = duplicateRedis(o.redis, `${this.id}-inbox`)
+    this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log }, {
+      acquired: (shard, epoch) => this.acquire(shard, epoch),
+      lost: (shard) => this.drop(shard, 'lease lost'),
+    })
+  }
+
+  get ownedShards(): number[] {
+    return [...this.owned.keys()].sort((a, b) => a - b)
+  }
+
+  async start(): Promise<void> {
+    this.running = true
+    await this.leases.start()
+    this.o.log.info({ worker: this.id, shards: this.owned.size }, 'worker started')
+    this.loopDone = this.loop()
+  }
+
+  /** Finishes and commits the batch in flight, then releases the leases. */
+  async stop(): Promise<void> {
+    this.running = false
+    await this.loopDone
+    await this.leases.stop()
+    this.blocking.disconnect()
+  }
+
+  private async acquire(shard: number, epoch: number): Promise<void> {
+    const keys = this.o.keys.shard(shard)
+    const [cp, first] = await Promise.all([
+      this.o.redis.hget(keys.meta, 'cp'),
+      this.o.redis.zrange(keys.timers, '0', '0', 'WITHSCORES'),
+    ])
+    this.cache.dropShard(shard)
+    this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue: first[1] ? Number(first[1]) : Infinity })
+    this.o.onOutbox?.(shard)
+  }
+
+  private drop(shard: number, why: string): void {
+    if (!this.owned.delete(shard)) return
+    this.cache.dropShard(shard)
+    this.o.log.warn({ shard, why }, 'shard released')
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.step()
+      } catch (err) {
+        this.o.log.error({ err }, 'worker step failed; resuming every shard from its checkpoint')
+        await new Promise((r) => setTimeout(r, 500))
+        await this.resync().catch((e) => this.o.log.error({ err: e }, 'resync failed'))
+      }
+    }
+  }
+
+  /** After a failed step: nothing uncommitted is in the cache, so re-read positions only. */
+  private async resync(): Promise<void> {
+    for (const s of [...this.owned.values()]) await this.acquire(s.shard, s.epoch)
+  }
+
+  /** One iteration: read, step, commit, notify. */
+  private async step(): Promise<void> {
+    const shards = [...this.owned.values()]
+    if (shards.length === 0) {
+      await new Promise((r) => setTimeout(r, MAX_BLOCK_MS))
+      return
+    }
+    const { redis, clock, batchSize } = this.o
+    const soonest = Math.min(...shards.map((s) => s.nextDue))
+    const wait = soonest - clock.now()
+    const args: Array<string | number> = ['COUNT', batchSize]
+    if (wait > 0) args.push('BLOCK', Math.max(1, Math.min(MAX_BLOCK_MS, Math.ceil(wait))))
+    args.push('STREAMS', ...shards.map((s) => s.keys.inbox), ...shards.map((s) => s.lastId))
+    const reply = (await (this.blocking.xread as (...a: Array<string | number>) => Promise<unknown>)(...args)) as XReadReply | null
+
+    const entries = new Map<OwnedShard, InboxEntry[]>()
+    const byInbox = new Map(shards.map((s) => [s.keys.inbox, s]))
+    for (const [stream, items] of reply ?? []) {
+      const shard = byInbox.get(stream)!
+      entries.set(shard, items.map(([id, f]) => ({ id, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]! })))
+      shard.lastId = items[items.length - 1]![0]
+    }
+
+    const now = clock.now()
+    const timers = new Map<OwnedShard, DueTimer[]>()
+    const dueShards = shards.filter((s) => s.nextDue <= now)
+    if (dueShards.length) {
+      const pipeline = redis.pipeline()
+      for (const s of dueShards) pipeline.zrange(s.keys.timers, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, batchSize, 'WITHSCORES')
+      const results = await execOrThrow(pipeline)
+      dueShards.forEach((s, i) => {
+        const flat = results[i] as string[]
+        const due: DueTimer[] = []
+        for (let j = 0; j < flat.length; j += 2) due.push({ member: flat[j]!, due: Number(flat[j + 1]) })
+        if (due.length) timers.set(s, due)
+      })
+    }
+
+    const active = shards.filter((s) => entries.has(s) || timers.has(s))
+    if (active.length === 0) return
+    await this.runBatches(active, entries, timers)
+  }
+
+  private async runBatches(active: OwnedShard[], entries: Map<OwnedShard, InboxEntry[]>, timers: Map<OwnedShard, DueTimer[]>): Promise<void> {
+    const { redis, registry } = this.o
+    // Load every twin that is not in memory, for all shards, in one round trip.
+    const need = active.map((s) => keysToLoad(this.cache, entries.get(s) ?? [], timers.get(s) ?? []))
+    const loaded = active.map(() => new Map<string, string | null>())
+    if (need.some((k) => k.length)) {
+      const pipeline = redis.pipeline()
+      active.forEach((s, i) => need[i]!.length && pipeline.hmget(s.keys.twins, ...need[i]!))
+      const results = await execOrThrow(pipeline)
+      let r = 0
+      active.forEach((_, i) => {
+        if (!need[i]!.length) return
+        const values = results[r++] as Array<string | null>
+        need[i]!.forEach((key, j) => loaded[i]!.set(key, values[j] ?? null))
+      })
+    }
+
+    const batches: BatchResult[] = active.map((s, i) =>
+      processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]! }),
+    )
+
+    const pipeline = redis.pipeline()
+    active.forEach((s, i) => {
+      const k = s.keys
+      const b = batches[i]!
+      ;(pipeline as unknown as RedisClient).commitBatch(
+        k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
+        s.epoch, b.checkpoint, this.o.outboxMaxLen, this.o.deadLetterMaxLen, ...b.sections,
+      )
+    })
+    const results = await execOrThrow(pipeline)
+
+    active.forEach((s, i) => {
+      const [ok, value] = results[i] as [number, number | string]
+      const b = batches[i]!
+      if (ok !== 1) {
+        this.stats.commitsRefused++
+        const err = new TwinError('TWIN_ERR_STALE_EPOCH', `shard ${s.shard}: commit refused, epoch ${s.epoch} is stale (now ${value})`)
+        this.o.log.warn({ shard: s.shard, code: err.code }, err.message)
+        if (this.owned.get(s.shard) === s) this.drop(s.shard, 'stale epoch')
+        return
+      }
+      s.nextDue = Number(value) >= 0 ? Number(value) : Infinity
+      this.stats.applied += b.applied
+      this.stats.deadLetters += b.deadLetters
+      this.stats.batches++
+      for (const c of b.changed) this.cache.set(c.key, s.shard, c.twin)
+      for (const v of b.views) this.o.bus.publishChange(v)
+      for (const d of b.derived) this.o.bus.publishDerived(d)
+      if (b.derived.length) this.o.onOutbox?.(s.shard)
+    })
+  }
+}
+
+type XReadReply = Array<[string, Array<[string, string[]]>]>
+
+/** Runs a pipeline and throws the first command error (ioredis reports them per command). */
+export async function execOrThrow(pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? []
+  return results.map(([err, value]) => {
+    if (err) throw err
+    return value
+  })
+}

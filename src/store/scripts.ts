@@ -1,0 +1,25 @@
+import { readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Cluster, Redis } from 'ioredis'
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua')
+
+/**
+ * Registers every `lua/<verbObject>-<numKeys>.lua` file as an ioredis command
+ * named `<verbObject>` (EVALSHA with EVAL fallback), BullMQ style.
+ */
+export function defineScripts(redis: Redis | Cluster): void {
+  for (const file of readdirSync(LUA_DIR)) {
+    const match = /^(\w+)-(\d+)\.lua$/.exec(file)
+    if (!match) continue
+    redis.defineCommand(match[1]!, { numberOfKeys: Number(match[2]), lua: readFileSync(join(LUA_DIR, file), 'utf8') })
+  }
+}
+
+/** The scripted commands, typed. */
+export interface ScriptCommands {
+  commitBatch(...keysAndArgs: Array<string | number>): Promise<[number, number | string | null]>
+  acquireLease(lease: string, epoch: string, workerId: string, ttlMs: number): Promise<number>
+  releaseLease(lease: string, workerId: string): Promise<number>
+}

@@ -1,0 +1,61 @@
+import { ChangeBus } from '../../src/runtime/changeBus.ts'
+import type { DerivedEvent, TwinView } from '../../src/runtime/shardBatch.ts'
+import { Ingestor } from '../../src/ingest/ingestor.ts'
+import { Worker } from '../../src/runtime/worker.ts'
+import { ensureShardCount } from '../../src/store/clusterMeta.ts'
+import type { Keys } from '../../src/store/keys.ts'
+import type { RedisClient } from '../../src/store/redis.ts'
+import { TwinStore } from '../../src/store/twinStore.ts'
+import type { TwinRegistry } from '../../src/definitions/registry.ts'
+import { dropPrefix, fixtureRegistry, freshRedis, silentLog } from './env.ts'
+
+export interface Pipeline {
+  redis: RedisClient
+  keys: Keys
+  prefix: string
+  registry: TwinRegistry
+  ingestor: Ingestor
+  bus: ChangeBus
+  store: TwinStore
+  changes: TwinView[]
+  derived: DerivedEvent[]
+  worker: Worker
+  shards: number
+  /** starts another worker on the same data (e.g. after stopping the first) */
+  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number }>): Worker
+  stop(): Promise<void>
+}
+
+/** Ingestor + worker + store on a real Redis, under a fresh key prefix. */
+export async function startPipeline(options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry } = {}): Promise<Pipeline> {
+  const { redis, keys, prefix } = freshRedis()
+  const shards = await ensureShardCount(redis, keys, options.shards ?? 8)
+  const registry = options.registry ?? (await fixtureRegistry())
+  const bus = new ChangeBus()
+  const changes: TwinView[] = []
+  const derived: DerivedEvent[] = []
+  bus.onChange((v) => changes.push(v))
+  bus.onDerived((d) => derived.push(d))
+  const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 4096, deadLetterMaxLen: 1000, log: silentLog })
+  const workers: Worker[] = []
+  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number }> = {}) => {
+    const w = new Worker({
+      redis, keys, registry, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
+      batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
+      outboxMaxLen: 10_000, deadLetterMaxLen: 1000,
+    })
+    workers.push(w)
+    return w
+  }
+  const worker = newWorker()
+  await worker.start()
+  return {
+    redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, shards, newWorker,
+    store: new TwinStore(redis, keys, shards),
+    async stop() {
+      for (const w of workers) await w.stop().catch(() => undefined)
+      await dropPrefix(redis, prefix)
+      await redis.quit()
+    },
+  }
+}
