@@ -36,16 +36,29 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600, receiveMaximum: 1000 } } : {}),
   }
   const client = mqtt.connect(o.url, options)
-  const held = new Map<number, Promise<void>>()
+  // Writes whose PUBACK mqtt.js has asked to send, by packet id.
+  const held = new Map<number, { write: Promise<void>; connection: number }>()
+  // Writes still on their way to Redis or whose PUBACK is not written yet: close() waits for them.
+  const inflight = new Set<Promise<void>>()
+  // Bumped on every disconnect: a PUBACK belongs to the connection its message came on.
+  // One for a torn-down connection is dropped, since the broker redelivers that message.
+  let connection = 0
+  let closing = false
+  client.on('close', () => connection++)
+
   const internal = client as unknown as { _sendPacket: SendPacket }
   const send = internal._sendPacket.bind(client)
   internal._sendPacket = (packet, cb, ...rest) => {
-    const write = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined
-    if (!write) return send(packet, cb, ...rest)
+    const entry = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined
+    if (!entry) return send(packet, cb, ...rest)
     held.delete(packet.messageId!)
     cb?.()
-    write.then(
-      () => send(packet),
+    const acked = entry.write.then(
+      () =>
+        new Promise<void>((resolve) => {
+          if (entry.connection !== connection) return resolve()
+          send(packet, () => resolve())
+        }),
       (err: Error) => {
         // Redis refused or is down: no PUBACK. Drop the connection so the
         // broker redelivers everything unacknowledged after reconnecting.
@@ -53,25 +66,36 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
         client.stream?.destroy()
       },
     )
+    inflight.add(acked)
+    void acked.finally(() => inflight.delete(acked))
   }
   client.handleMessage = (packet, callback) => {
+    // While closing, take nothing new: without a PUBACK the broker keeps it for the next session.
+    if (closing) return
     const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
-    if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, write)
+    if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, { write, connection })
     else write.catch((err: Error) => o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost'))
     callback()
   }
   client.on('error', (err) => o.log.warn({ err }, 'MQTT ingest client error'))
 
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve())
-    client.once('error', reject)
-  })
-  await client.subscribeAsync(o.filters.map((f) => f), { qos: 1 })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve())
+      client.once('error', reject)
+    })
+    await client.subscribeAsync(o.filters, { qos: 1 })
+  } catch (err) {
+    // Leave no client behind that would reconnect later under the ingest client id.
+    client.end(true)
+    throw err
+  }
   o.log.info({ url: o.url, filters: o.filters }, 'MQTT ingest subscribed')
   return {
     client,
     close: async () => {
-      await Promise.allSettled(held.values())
+      closing = true
+      while (inflight.size) await Promise.allSettled([...inflight])
       await client.endAsync()
     },
   }
