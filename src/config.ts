@@ -40,6 +40,7 @@ export const settings = {
   roles: { env: 'TWIN_ROLES', flag: '--role <roles>', doc: 'Roles this process runs: any of ingest,worker,api (comma-separated)', default: [...roles] as Role[], parse: roleList },
   mqttUrl: { env: 'MQTT_URL', flag: '--mqtt-url <url>', doc: 'External MQTT broker (e.g. mqtt://broker:1883). Unset: run the embedded broker', default: undefined as string | undefined, parse: optional },
   mqttPort: { env: 'MQTT_PORT', flag: '--mqtt-port <port>', doc: 'Port of the embedded MQTT broker', default: 1883, parse: int(0, 65535) },
+  mqttHost: { env: 'MQTT_HOST', flag: '--mqtt-host <host>', doc: 'Bind address of the embedded MQTT broker (0.0.0.0 lets devices on the network connect)', default: '127.0.0.1', parse: str },
   mqttProtocol: { env: 'MQTT_PROTOCOL', flag: '--mqtt-protocol <version>', doc: 'MQTT version spoken to an external broker: 4 (3.1.1) or 5', default: 5 as 4 | 5, parse: (raw: string): 4 | 5 => {
     if (raw !== '4' && raw !== '5') throw new Error('expected 4 or 5')
     return Number(raw) as 4 | 5
@@ -47,6 +48,7 @@ export const settings = {
   mqttClientId: { env: 'MQTT_CLIENT_ID', flag: '--mqtt-client-id <id>', doc: 'Client id of the ingest subscriber on an external broker (persistent session)', default: 'twin-engine-ingest', parse: str },
   redisUrl: { env: 'REDIS_URL', flag: '--redis-url <url>', doc: 'Redis to use (redis://host:port/db). Unset: start a managed local redis-server', default: undefined as string | undefined, parse: optional },
   dataDir: { env: 'DATA_DIR', flag: '--data-dir <dir>', doc: 'Where the managed redis-server keeps its data (AOF)', default: '.data', parse: str },
+  autoInstallRedis: { env: 'AUTO_INSTALL_REDIS', flag: '--no-auto-install-redis', doc: 'When redis-server is missing on Debian/Ubuntu and we are root, install it with apt-get', default: true, parse: bool },
   httpPort: { env: 'HTTP_PORT', flag: '--http-port <port>', doc: 'HTTP and WebSocket port', default: 8080, parse: int(0, 65535) },
   httpHost: { env: 'HTTP_HOST', flag: '--http-host <host>', doc: 'HTTP and WebSocket bind address', default: '127.0.0.1', parse: str },
   twinsDir: { env: 'TWINS_DIR', flag: '--twins <dir>', doc: 'Folder of twin definitions', default: 'twins', parse: str },

@@ -5,7 +5,8 @@ import { systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { loadTwinRegistry } from './definitions/registry.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/broker.ts'
-import { startManagedRedis, type ManagedRedis } from './embedded/redisServer.ts'
+import { startRedisOrInstall } from './embedded/aptInstall.ts'
+import type { ManagedRedis } from './embedded/redisServer.ts'
 import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
 import { createLogger, type Logger } from './observability/log.ts'
@@ -49,7 +50,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
   try {
     let managed: ManagedRedis | undefined
     if (!config.redisUrl) {
-      managed = await startManagedRedis({ dataDir: config.dataDir, logger: log })
+      managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
       stops.push(() => managed!.stop())
     }
     const redisUrl = config.redisUrl ?? managed!.url
@@ -65,6 +66,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     if (!config.mqttUrl) {
       broker = await startEmbeddedBroker({
         port: config.mqttPort,
+        host: config.mqttHost,
         // In-process ingest: the device's PUBACK waits for the Redis write.
         intercept: roles.has('ingest') ? (_client, topic, payload) => (topic.startsWith('devices/') ? ingestor.fromMqtt(topic, payload) : undefined) : undefined,
         logger: log,

@@ -12,7 +12,10 @@ export class EngineProcess {
   httpPort = 0
   mqttPort = 0
 
-  constructor(private readonly env: Record<string, string> = {}) {}
+  constructor(
+    private readonly env: Record<string, string> = {},
+    private readonly nodeArgs: string[] = [],
+  ) {}
 
   get httpUrl(): string {
     return `http://127.0.0.1:${this.httpPort}`
@@ -27,7 +30,7 @@ export class EngineProcess {
       this.httpPort = await freePort()
       this.mqttPort = await freePort()
     }
-    const child = spawn(process.execPath, [join(ROOT, 'bin/twin.js'), 'start'], {
+    const child = spawn(process.execPath, [...this.nodeArgs, join(ROOT, 'bin/twin.js'), 'start'], {
       cwd: ROOT,
       env: {
         ...process.env,
