@@ -48,7 +48,7 @@ export class EngineProcess {
     child.stdout!.on('data', (d) => (this.output += d))
     child.stderr!.on('data', (d) => (this.output += d))
     await waitFor(`engine health on ${this.httpUrl}`, async () => {
-      if (child.exitCode !== null) throw new Error(`engine exited ${child.exitCode}: ${this.output.slice(-2000)}`)
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`engine exited ${child.exitCode}: ${this.output.slice(-2000)}`)
       const res = await fetch(`${this.httpUrl}/health`).catch(() => null)
       return res?.ok
     }, 20_000)
@@ -56,7 +56,7 @@ export class EngineProcess {
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child
-    if (!child || child.exitCode !== null) return Promise.resolve()
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     return new Promise((resolve) => {
       child.once('exit', () => resolve())
       child.kill(signal)
