@@ -1,0 +1,137 @@
+/**
+ * Component benchmarks, to see where end-to-end time goes:
+ *
+ *   ingest  - Ingestor.fromMqtt into Redis (validation + pipelined XADD), no broker
+ *   worker  - a worker draining a pre-filled inbox (read, step, commit), no ingest
+ *   step    - the pure twin step alone (TwinDriver.step), no Redis
+ *
+ *   npm run bench:components -- --events 100000 --devices 1000
+ *
+ * Uses a throw-away managed redis-server under a temp dir. Reports events/s and
+ * CPU µs/event for this process and for redis-server.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { pino } from 'pino'
+import { loadTwinRegistry } from '../src/definitions/registry.ts'
+import { startManagedRedis } from '../src/embedded/redisServer.ts'
+import { Ingestor } from '../src/ingest/ingestor.ts'
+import { ChangeBus } from '../src/runtime/changeBus.ts'
+import { TwinDriver } from '../src/runtime/twinDriver.ts'
+import { Worker } from '../src/runtime/worker.ts'
+import { ensureShardCount } from '../src/store/clusterMeta.ts'
+import { Keys } from '../src/store/keys.ts'
+import { connectRedis } from '../src/store/redis.ts'
+
+const options = new Command()
+  .option('--events <n>', 'events', '100000')
+  .option('--devices <n>', 'meters', '1000')
+  .option('--shards <n>', 'shards', '64')
+  .parse()
+  .opts<{ events: string; devices: string; shards: string }>()
+const EVENTS = Number(options.events)
+const DEVICES = Number(options.devices)
+const SHARDS = Number(options.shards)
+const log = pino({ level: 'warn' })
+
+function cpu(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+function readingPayload(n: number): string {
+  return JSON.stringify({ energyKwh: Math.round(n / DEVICES) / 100, powerW: 1000 + (n % 500) })
+}
+
+function report(name: string, seconds: number, nodeCpu: number, redisCpu: number, extra: Record<string, unknown> = {}): void {
+  console.log(
+    JSON.stringify({
+      component: name,
+      events: EVENTS,
+      eventsPerSecond: Math.round(EVENTS / seconds),
+      nodeCpuMicrosPerEvent: Math.round((nodeCpu / EVENTS) * 1e6),
+      redisCpuMicrosPerEvent: Math.round((redisCpu / EVENTS) * 1e6),
+      ...extra,
+    }),
+  )
+}
+
+async function main(): Promise<void> {
+  const registry = await loadTwinRegistry(join(import.meta.dirname, '../twins'))
+  const meter = registry.driver('meter')!
+
+  // step: the pure machine step on warm twins
+  {
+    const driver = new TwinDriver(registry.get('meter')!)
+    const twins = Array.from({ length: DEVICES }, (_, d) => {
+      const r = driver.create(`m${d}`, 0)
+      return { snapshot: r.snapshot, record: r.record }
+    })
+    const c0 = process.cpuUsage()
+    const t0 = performance.now()
+    for (let n = 0; n < EVENTS; n++) {
+      const d = n % DEVICES
+      const r = meter.step(twins[d]!, { ...JSON.parse(readingPayload(n)), type: 'reading', at: n })
+      twins[d] = { snapshot: r.snapshot, record: r.record }
+    }
+    const seconds = (performance.now() - t0) / 1000
+    const c = process.cpuUsage(c0)
+    report('step', seconds, (c.user + c.system) / 1e6, 0)
+  }
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'twin-bench-'))
+  const managed = await startManagedRedis({ dataDir, appendfsync: 'everysec' })
+  const redisPid = Number(readFileSync(join(dataDir, 'redis', 'redis.pid'), 'utf8'))
+  const redis = connectRedis(managed.url, 'bench')
+  try {
+    const keys = new Keys('bench:')
+    const shards = await ensureShardCount(redis, keys, SHARDS)
+    const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 65536, deadLetterMaxLen: 1000, log })
+
+    // ingest: what the embedded broker's hook calls, 500 messages in flight
+    {
+      const r0 = cpu(redisPid)
+      const c0 = process.cpuUsage()
+      const t0 = performance.now()
+      let next = 0
+      const lane = async () => {
+        while (next < EVENTS) {
+          const n = next++
+          await ingestor.fromMqtt(`devices/meter/m${n % DEVICES}/reading`, Buffer.from(readingPayload(n)))
+        }
+      }
+      await Promise.all(Array.from({ length: 500 }, lane))
+      const seconds = (performance.now() - t0) / 1000
+      const c = process.cpuUsage(c0)
+      report('ingest', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { deadLetters: ingestor.stats.deadLetters })
+    }
+
+    // worker: drain the inbox the ingest run filled
+    {
+      const bus = new ChangeBus()
+      let applied = 0
+      bus.onChange(() => applied++)
+      const worker = new Worker({
+        redis, keys, registry, bus, clock: { now: () => Date.now() }, log, shards,
+        batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, outboxMaxLen: 100_000, deadLetterMaxLen: 1000,
+      })
+      const r0 = cpu(redisPid)
+      const c0 = process.cpuUsage()
+      const t0 = performance.now()
+      await worker.start()
+      while (applied < EVENTS) await new Promise((r) => setTimeout(r, 5))
+      const seconds = (performance.now() - t0) / 1000
+      const c = process.cpuUsage(c0)
+      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: worker.stats.batches, meanBatch: Math.round(EVENTS / worker.stats.batches) })
+      await worker.stop()
+    }
+  } finally {
+    await redis.quit()
+    await managed.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()
