@@ -17,6 +17,9 @@ import type { ApiContext } from './context.ts'
 
 interface Subscription {
   id: string
+  /** `"op":"…","sub":"<id>"` prefix, JSON-encoded once */
+  changePrefix: string
+  eventPrefix: string
   type: string
   ids: Set<string> | null
   events: boolean
@@ -31,6 +34,20 @@ const MAX_SUBSCRIPTIONS = 100
 const MAX_IDS = 10_000
 /** A client this far behind is closed (code 1013) rather than buffered without bound. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
+/**
+ * Each change or derived event is serialised once, however many sockets and
+ * subscriptions it goes to; each message only adds its subscription prefix.
+ */
+const serialised = new WeakMap<object, string>()
+function toJson(value: TwinView | DerivedEvent): string {
+  let json = serialised.get(value)
+  if (json === undefined) {
+    json = JSON.stringify(value)
+    serialised.set(value, json)
+  }
+  return json
+}
 
 export class WsSession {
   private readonly subs = new Map<string, Subscription>()
@@ -53,12 +70,16 @@ export class WsSession {
   }
 
   private send(message: unknown): void {
+    this.sendText(JSON.stringify(message))
+  }
+
+  private sendText(text: string): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.socket.close(1013, 'client too slow: over 16 MB of updates unread')
       return
     }
-    this.socket.send(JSON.stringify(message))
+    this.socket.send(text)
   }
 
   private error(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
@@ -101,7 +122,11 @@ export class WsSession {
     if (typeof id !== 'string' || id.length === 0 || id.length > 64) throw bad('id must be a string of 1-64 characters')
     if (this.subs.has(id)) throw bad(`subscription "${id}" exists; unsubscribe first`)
     if (this.subs.size >= MAX_SUBSCRIPTIONS) throw bad(`at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`)
-    const sub: Subscription = { id, type, ids: ids ? new Set(ids as string[]) : null, events: events === true, pending: [], sent: new Map() }
+    const sub: Subscription = {
+      id,
+      changePrefix: `{"op":"change","sub":${JSON.stringify(id)},"twin":`,
+      eventPrefix: `{"op":"event","sub":${JSON.stringify(id)},"event":`,
+      type, ids: ids ? new Set(ids as string[]) : null, events: events === true, pending: [], sent: new Map() }
     this.subs.set(id, sub)
     this.sendInitialState(sub).catch((err: Error) => {
       this.subs.delete(id)
@@ -139,7 +164,7 @@ export class WsSession {
     const sent = sub.sent!
     sub.pending = null
     sub.sent = null
-    for (const view of held) if ((sent.get(view.id) ?? -1) < view.rev) this.send({ op: 'change', sub: sub.id, twin: view })
+    for (const view of held) if ((sent.get(view.id) ?? -1) < view.rev) this.sendText(`${sub.changePrefix}${toJson(view)}}`)
   }
 
   private unsubscribe(msg: Record<string, unknown>): void {
@@ -153,14 +178,14 @@ export class WsSession {
     for (const sub of this.subs.values()) {
       if (sub.type !== view.type || (sub.ids && !sub.ids.has(view.id))) continue
       if (sub.pending) sub.pending.push(view)
-      else this.send({ op: 'change', sub: sub.id, twin: view })
+      else this.sendText(`${sub.changePrefix}${toJson(view)}}`)
     }
   }
 
   private onDerived(event: DerivedEvent): void {
     for (const sub of this.subs.values()) {
       if (!sub.events || sub.type !== event.type || (sub.ids && !sub.ids.has(event.twinId))) continue
-      this.send({ op: 'event', sub: sub.id, event })
+      this.sendText(`${sub.eventPrefix}${toJson(event)}}`)
     }
   }
 }
