@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import mqtt from 'mqtt'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api/app.ts'
@@ -11,6 +12,8 @@ import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
 import { createLogger, type Logger } from './observability/log.ts'
 import { ChangeBus } from './runtime/changeBus.ts'
+import { ChangeFeedPublisher, subscribeChangeFeed } from './runtime/changeFeed.ts'
+import { TwinError } from './errors.ts'
 import { OutboxRelay } from './runtime/outboxRelay.ts'
 import { Worker } from './runtime/worker.ts'
 import { startFleet, type Fleet } from './sim/fleet.ts'
@@ -48,6 +51,13 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
   }
 
   try {
+    const allRoles = roles.size === 3
+    if (!allRoles && !config.redisUrl) {
+      throw new TwinError('TWIN_ERR_CONFIG', `--role ${[...roles].join(',')}: processes with some of the roles share one Redis; set REDIS_URL (npm run cluster does it for you)`)
+    }
+    if (!roles.has('ingest') && roles.has('worker') && !config.mqttUrl) {
+      throw new TwinError('TWIN_ERR_CONFIG', 'a worker without the ingest role publishes derived events to the broker the ingest process runs; set MQTT_URL')
+    }
     let managed: ManagedRedis | undefined
     if (!config.redisUrl) {
       managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
@@ -63,7 +73,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
 
     let broker: EmbeddedBroker | undefined
-    if (!config.mqttUrl) {
+    if (!config.mqttUrl && roles.has('ingest')) {
       broker = await startEmbeddedBroker({
         port: config.mqttPort,
         host: config.mqttHost,
@@ -73,7 +83,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       })
       stops.push(() => broker!.close())
     }
-    const mqttUrl = config.mqttUrl ?? `mqtt://127.0.0.1:${broker!.port}`
+    const mqttUrl = config.mqttUrl ?? (broker ? `mqtt://127.0.0.1:${broker.port}` : '')
     if (config.mqttUrl && roles.has('ingest')) {
       const ingest = await startMqttIngest({ url: config.mqttUrl, clientId: config.mqttClientId, protocolVersion: config.mqttProtocol, filters: registry.filters, ingestor, log })
       stops.push(() => ingest.close())
@@ -81,7 +91,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 
     let worker: Worker | undefined
     if (roles.has('worker')) {
-      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${process.pid}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
+      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
       stops.push(() => publisher.endAsync())
       const relay = new OutboxRelay(redis, keys, publisher, log)
       stops.push(() => relay.stop())
@@ -93,6 +103,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         outboxMaxLen: config.outboxMaxLen,
         deadLetterMaxLen: config.deadLetterMaxLen,
         onOutbox: (shard) => relay.notify(shard),
+        feed: new ChangeFeedPublisher(redis, keys),
       })
       await worker.start()
       stops.push(() => worker!.stop())
@@ -101,11 +112,14 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     let app: FastifyInstance | undefined
     let httpUrl: string | undefined
     if (roles.has('api')) {
+      const unsubscribe = await subscribeChangeFeed({ redis, keys, bus, localWorkerId: worker?.id, log })
+      stops.push(unsubscribe)
       const store = new TwinStore(redis, keys, shards)
       app = await buildApi(
         {
           redis, keys, shards, registry, store, ingestor, bus,
           maxPayloadBytes: config.maxPayloadBytes,
+          leaseTtlMs: config.leaseTtlMs,
           health: () => ({
             roles: [...roles],
             shards,

@@ -15,6 +15,8 @@ export interface ApiContext {
   ingestor: Ingestor
   bus: ChangeBus
   maxPayloadBytes: number
+  /** workers silent for longer are not live (GET /cluster) */
+  leaseTtlMs: number
   /** live figures for GET /health */
   health(): Record<string, unknown>
 }

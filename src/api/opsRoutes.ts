@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify'
+import { readClusterStatus } from '../store/clusterStatus.ts'
 import { countDeadLetters, listDeadLetters } from '../store/deadLetters.ts'
 import type { ApiContext } from './context.ts'
 
-/** GET /health, GET /dead-letters. */
+/** GET /health, GET /cluster, GET /dead-letters. */
 export function opsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/health', async () => ({ status: 'ok', ...ctx.health() }))
+
+  app.get('/cluster', async () => readClusterStatus(ctx.redis, ctx.keys, ctx.shards, ctx.leaseTtlMs))
 
   app.get<{ Querystring: { limit?: number } }>(
     '/dead-letters',

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
 import { TwinError, type ErrorCode } from '../errors.ts'
 import type { DerivedEvent, TwinView } from '../runtime/shardBatch.ts'
+import { toJson } from '../runtime/serialise.ts'
 import type { ApiContext } from './context.ts'
 
 /**
@@ -34,20 +35,6 @@ const MAX_SUBSCRIPTIONS = 100
 const MAX_IDS = 10_000
 /** A client this far behind is closed (code 1013) rather than buffered without bound. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
-
-/**
- * Each change or derived event is serialised once, however many sockets and
- * subscriptions it goes to; each message only adds its subscription prefix.
- */
-const serialised = new WeakMap<object, string>()
-function toJson(value: TwinView | DerivedEvent): string {
-  let json = serialised.get(value)
-  if (json === undefined) {
-    json = JSON.stringify(value)
-    serialised.set(value, json)
-  }
-  return json
-}
 
 export class WsSession {
   private readonly subs = new Map<string, Subscription>()

@@ -1,56 +1,98 @@
 import type { Logger } from 'pino'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
+import { desiredShards } from './rendezvous.ts'
 
 export interface LeaseEvents {
-  /** called when this worker gains a shard (epoch is the fencing token) */
+  /** this worker gained a shard; `epoch` is the fencing token its commits carry */
   acquired(shard: number, epoch: number): Promise<void> | void
-  /** called when this worker loses a shard it held */
+  /** this worker lost a shard it held (lease expired and taken): stop at once */
   lost(shard: number): void
+  /** this worker should hand a shard over: resolve once no commit for it can follow */
+  release(shard: number): Promise<void>
+}
+
+export interface LeaseOptions {
+  workerId: string
+  shards: number
+  ttlMs: number
+  log: Logger
 }
 
 /**
- * Holds shard leases for one worker (DESIGN.md decision 4). Each lease is a
- * key with a TTL naming the owner, plus an epoch that grows on every
- * acquisition; commits carry the epoch, so a worker that lost its lease while
- * paused can never overwrite the new owner's work.
+ * One worker's membership and shard leases (DESIGN.md decision 4).
  *
- * With one worker it simply wants every shard. Choosing a subset by
- * rendezvous hashing over live workers is the scale-out step (issue #3).
+ * Every renewal (a third of the TTL, at most a second) the worker heartbeats
+ * into the live set (on Redis' clock) and computes, by rendezvous hashing over
+ * the live workers, which shards it should own. Shards it holds but no longer
+ * wins are handed over gracefully: the worker finishes and commits its batch,
+ * then releases the lease, and the new owner starts from the checkpoint.
+ * Shards it wins are taken as soon as their lease is free: a live owner
+ * releases it within one renewal, a dead one's lease expires after the TTL.
+ *
+ * A lease is a key with a TTL naming the owner plus an epoch that grows on
+ * every acquisition; commits carry the epoch, so a worker that lost its lease
+ * while paused can never overwrite the new owner's work.
  */
 export class ShardLeases {
   private readonly held = new Map<number, number>()
   private timer: NodeJS.Timeout | undefined
   private renewing: Promise<void> = Promise.resolve()
+  private rounds = 0
+  private stopped = false
+  /** live workers as of the last heartbeat */
+  live: string[] = []
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-    private readonly options: { workerId: string; shards: number; ttlMs: number; log: Logger },
+    private readonly options: LeaseOptions,
     private readonly events: LeaseEvents,
   ) {}
-
-  epoch(shard: number): number | undefined {
-    return this.held.get(shard)
-  }
 
   get owned(): number[] {
     return [...this.held.keys()]
   }
 
+  get intervalMs(): number {
+    return Math.max(100, Math.min(1000, Math.floor(this.options.ttlMs / 3)))
+  }
+
   start(): Promise<void> {
     this.timer = setInterval(() => {
       this.renewing = this.renewing.then(() => this.renew())
-    }, Math.max(100, Math.floor(this.options.ttlMs / 3)))
+    }, this.intervalMs)
     this.renewing = this.renew()
     return this.renewing
   }
 
-  /** Tries to take or renew every wanted shard, in one pipeline. */
+  /** Heartbeat, hand over what is no longer ours, take or renew what is. */
   async renew(): Promise<void> {
+    if (this.stopped) return
     const { workerId, shards, ttlMs, log } = this.options
+    try {
+      const reply = await this.redis.heartbeat(this.keys.workers, workerId, ttlMs)
+      this.live = []
+      for (let i = 1; i < reply.length; i += 2) this.live.push(String(reply[i]))
+    } catch (err) {
+      log.warn({ err }, 'heartbeat failed; retrying')
+      return
+    }
+    this.rounds++
+    const desired = new Set(desiredShards(workerId, this.live, shards))
+    for (const shard of [...this.held.keys()]) {
+      if (desired.has(shard)) continue
+      await this.events.release(shard)
+      this.held.delete(shard)
+      await this.redis.releaseLease(this.keys.shard(shard).lease, workerId).catch(() => undefined)
+      log.info({ shard }, 'shard handed over')
+    }
+    // A worker that just joined waits one round before taking shards, so workers
+    // started together see each other first instead of grabbing and handing back.
+    const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
+    if (wanted.length === 0) return
     const pipeline = this.redis.pipeline()
-    for (let shard = 0; shard < shards; shard++) {
+    for (const shard of wanted) {
       const k = this.keys.shard(shard)
       ;(pipeline as unknown as RedisClient).acquireLease(k.lease, k.epoch, workerId, ttlMs)
     }
@@ -61,9 +103,8 @@ export class ShardLeases {
       log.warn({ err }, 'lease renewal failed; retrying')
       return
     }
-    let waiting = 0
-    for (let shard = 0; shard < shards; shard++) {
-      const [err, value] = results[shard] ?? [new Error('no reply'), null]
+    for (const [i, shard] of wanted.entries()) {
+      const [err, value] = results[i] ?? [new Error('no reply'), null]
       const epoch = err ? -1 : Number(value)
       const had = this.held.get(shard)
       if (epoch > 0 && had === epoch) continue
@@ -71,20 +112,20 @@ export class ShardLeases {
         this.held.delete(shard)
         this.events.lost(shard)
       }
-      if (epoch > 0) {
+      if (epoch > 0 && !this.stopped) {
         this.held.set(shard, epoch)
         await this.events.acquired(shard, epoch)
-      } else {
-        waiting++
       }
     }
-    if (waiting > 0) log.info({ waiting, ttlMs }, 'waiting for shard leases held by another worker to expire')
   }
 
+  /** Leaves the live set and releases every lease (after the worker has stopped committing). */
   async stop(): Promise<void> {
+    this.stopped = true
     clearInterval(this.timer)
     await this.renewing
     const pipeline = this.redis.pipeline()
+    ;(pipeline as unknown as RedisClient).leaveCluster(this.keys.workers, this.options.workerId)
     for (const shard of this.held.keys()) {
       ;(pipeline as unknown as RedisClient).releaseLease(this.keys.shard(shard).lease, this.options.workerId)
     }

@@ -7,7 +7,7 @@ import { TwinError } from '../errors.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import { duplicateRedis, type RedisClient } from '../store/redis.ts'
 import type { ChangeBus } from './changeBus.ts'
-import { keysToLoad, processShardBatch, type BatchResult, type DueTimer, type InboxEntry } from './shardBatch.ts'
+import { keysToLoad, processShardBatch, type BatchResult, type DerivedEvent, type DueTimer, type InboxEntry, type TwinView } from './shardBatch.ts'
 import { TwinCache } from './twinCache.ts'
 
 export interface WorkerOptions {
@@ -25,6 +25,8 @@ export interface WorkerOptions {
   deadLetterMaxLen: number
   /** called after a commit that wrote derived events to a shard's outbox */
   onOutbox?: (shard: number) => void
+  /** publishes each step's committed changes to API processes elsewhere */
+  feed?: { publish(workerId: string, views: readonly TwinView[], derived: readonly DerivedEvent[]): void }
 }
 
 interface OwnedShard {
@@ -63,6 +65,8 @@ export class Worker {
   private readonly blocking: RedisClient
   private running = false
   private loopDone: Promise<void> = Promise.resolve()
+  /** the iteration in flight: a shard handed over waits for it, so no commit follows the release */
+  private stepping: Promise<void> = Promise.resolve()
 
   constructor(private readonly o: WorkerOptions) {
     this.cache = new TwinCache(o.cacheSize)
@@ -70,6 +74,7 @@ export class Worker {
     this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log }, {
       acquired: (shard, epoch) => this.acquire(shard, epoch),
       lost: (shard) => this.drop(shard, 'lease lost'),
+      release: (shard) => this.release(shard),
     })
   }
 
@@ -103,6 +108,18 @@ export class Worker {
     this.o.onOutbox?.(shard)
   }
 
+  /** Stops reading a shard and waits until its batch in flight (if any) is committed. */
+  private async release(shard: number): Promise<void> {
+    this.owned.delete(shard)
+    await this.stepping.catch(() => undefined)
+    this.cache.dropShard(shard)
+  }
+
+  /** Live workers as of the last heartbeat. */
+  get liveWorkers(): string[] {
+    return this.leases.live
+  }
+
   private drop(shard: number, why: string): void {
     if (!this.owned.delete(shard)) return
     this.cache.dropShard(shard)
@@ -112,7 +129,8 @@ export class Worker {
   private async loop(): Promise<void> {
     while (this.running) {
       try {
-        await this.step()
+        this.stepping = this.step()
+        await this.stepping
       } catch (err) {
         this.o.log.error({ err }, 'worker step failed; resuming every shard from its checkpoint')
         await new Promise((r) => setTimeout(r, 500))
@@ -201,6 +219,8 @@ export class Worker {
     })
     const results = await execOrThrow(pipeline)
 
+    const views: TwinView[] = []
+    const derived: DerivedEvent[] = []
     active.forEach((s, i) => {
       const [ok, value] = results[i] as [number, number | string]
       const b = batches[i]!
@@ -219,7 +239,12 @@ export class Worker {
       for (const v of b.views) this.o.bus.publishChange(v)
       for (const d of b.derived) this.o.bus.publishDerived(d)
       if (b.derived.length) this.o.onOutbox?.(s.shard)
+      if (this.o.feed) {
+        views.push(...b.views)
+        derived.push(...b.derived)
+      }
     })
+    this.o.feed?.publish(this.id, views, derived)
   }
 }
 

@@ -52,6 +52,16 @@ export class Keys {
     }
   }
 
+  /** zset: live worker id -> last heartbeat (ms, Redis time) */
+  get workers(): string {
+    return `${this.prefix}tw:workers`
+  }
+
+  /** pub/sub channel: change notices and derived events, from workers to API processes */
+  get changes(): string {
+    return `${this.prefix}tw:changes`
+  }
+
   /** hash: cluster-wide settings fixed at creation (shard count) */
   get cluster(): string {
     return `${this.prefix}tw:cluster`

@@ -22,4 +22,6 @@ export interface ScriptCommands {
   commitBatch(...keysAndArgs: Array<string | number>): Promise<[number, number | string | null]>
   acquireLease(lease: string, epoch: string, workerId: string, ttlMs: number): Promise<number>
   releaseLease(lease: string, workerId: string): Promise<number>
+  heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
+  leaveCluster(workers: string, workerId: string): Promise<number>
 }

@@ -7,7 +7,7 @@ import type { Pipeline } from './pipeline.ts'
 /** The real API on a free port, over a running pipeline. */
 export async function startApi(p: Pipeline): Promise<{ app: FastifyInstance; url: string; wsUrl: string }> {
   const app = await buildApi(
-    { redis: p.redis, keys: p.keys, shards: p.shards, registry: p.registry, store: p.store, ingestor: p.ingestor, bus: p.bus, maxPayloadBytes: 4096, health: () => ({ worker: p.worker.stats }) },
+    { redis: p.redis, keys: p.keys, shards: p.shards, registry: p.registry, store: p.store, ingestor: p.ingestor, bus: p.bus, maxPayloadBytes: 4096, leaseTtlMs: 2000, health: () => ({ worker: p.worker.stats }) },
     silentLog,
   )
   await app.listen({ port: 0, host: '127.0.0.1' })
