@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startManagedRedis, type ManagedRedis } from '../../src/embedded/redisServer.ts'
+import { EngineProcess } from './engineProcess.ts'
+import { FIXTURE_TWINS, ROOT, waitFor } from './env.ts'
+
+/**
+ * A multi-process engine on one machine, as in production: one front process
+ * (ingest + api, with the embedded broker) and worker processes, all sharing
+ * one real redis-server. Workers can be killed, paused, restarted and added.
+ */
+export class LocalCluster {
+  redis!: ManagedRedis
+  front!: EngineProcess
+  readonly workers: Array<{ child: ChildProcess; output: string }> = []
+  private readonly dir = mkdtempSync(join(tmpdir(), 'twin-cluster-'))
+
+  constructor(private readonly env: Record<string, string> = {}) {}
+
+  async start(workers: number): Promise<void> {
+    this.redis = await startManagedRedis({ dataDir: this.dir })
+    this.front = new EngineProcess({ REDIS_URL: this.redis.url, TWIN_ROLES: 'ingest,api', TWINS_DIR: FIXTURE_TWINS, ...this.env })
+    await this.front.start()
+    for (let i = 0; i < workers; i++) this.spawnWorker()
+    await this.waitForWorkers(workers)
+  }
+
+  spawnWorker(): number {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/twin.js'), 'start'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        REDIS_URL: this.redis.url,
+        MQTT_URL: this.front.mqttUrl,
+        MQTT_PROTOCOL: '4',
+        TWIN_ROLES: 'worker',
+        TWINS_DIR: FIXTURE_TWINS,
+        LEASE_TTL_MS: '1000',
+        LOG_LEVEL: 'warn',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const entry = { child, output: '' }
+    child.stdout!.on('data', (d) => (entry.output += d))
+    child.stderr!.on('data', (d) => (entry.output += d))
+    this.workers.push(entry)
+    return this.workers.length - 1
+  }
+
+  /** Waits until `n` workers are live and every shard has an owner with no lag. */
+  async waitForWorkers(n: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${n} live workers owning every shard`, async () => {
+      const status = await this.front.get('/cluster')
+      return status && status.workers.length === n && status.shards.every((s: { owner: string | null }) => s.owner !== null)
+    }, timeoutMs)
+  }
+
+  /** Indexes of the worker processes still running. */
+  get alive(): number[] {
+    return this.workers.flatMap((w, i) => (w.child.exitCode === null && w.child.signalCode === null ? [i] : []))
+  }
+
+  kill(i: number, signal: NodeJS.Signals): Promise<void> {
+    const { child } = this.workers[i]!
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      child.kill(signal)
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      child.once('exit', () => resolve())
+      child.kill(signal)
+    })
+  }
+
+  get output(): string {
+    return this.workers.map((w) => w.output).join('\n')
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.workers) {
+      w.child.kill('SIGCONT')
+      w.child.kill('SIGKILL')
+    }
+    await this.front?.destroy()
+    await this.redis?.stop()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
