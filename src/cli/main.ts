@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander'
 import { loadConfig, settings, type Config } from '../config.ts'
 import { startEngine } from '../engine.ts'
-import { isTwinError } from '../errors.ts'
+import { isTwinError, TwinError } from '../errors.ts'
+import { createLogger } from '../observability/log.ts'
+import { runLocalCluster } from './localCluster.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 
@@ -12,16 +14,28 @@ for (const setting of Object.values(settings)) {
   start.addOption(new Option(setting.flag, `${setting.doc} [env ${setting.env}]`))
 }
 
-start.action(async () => {
-  // A flag wins over the environment, which wins over the default.
+/** The config from the environment, with the flags given to `command` on top. */
+function configFrom(command: Command): Config {
   const overrides: Partial<Record<keyof Config, unknown>> = {}
   for (const [key, setting] of Object.entries(settings) as Array<[keyof Config, (typeof settings)[keyof Config]]>) {
     const name = setting.flag.startsWith('--no-') ? key : camel(setting.flag)
-    if (start.getOptionValueSource(name) !== 'cli') continue
-    const value = start.getOptionValue(name) as unknown
-    overrides[key] = typeof value === 'string' ? (setting.parse as (raw: string) => unknown)(value) : value
+    if (command.getOptionValueSource(name) !== 'cli') continue
+    const value = command.getOptionValue(name) as unknown
+    if (typeof value !== 'string') {
+      overrides[key] = value
+      continue
+    }
+    try {
+      overrides[key] = (setting.parse as (raw: string) => unknown)(value)
+    } catch (err) {
+      throw new TwinError('TWIN_ERR_CONFIG', `${setting.flag.split(' ')[0]} ${JSON.stringify(value)} is invalid: ${(err as Error).message}`)
+    }
   }
-  const engine = await startEngine(loadConfig(process.env, overrides as Partial<Config>))
+  return loadConfig(process.env, overrides as Partial<Config>)
+}
+
+start.action(async () => {
+  const engine = await startEngine(configFrom(start))
   let stopping = false
   const shutdown = (signal: string) => {
     if (stopping) return
@@ -34,6 +48,21 @@ start.action(async () => {
   }
   process.on('SIGINT', () => shutdown('SIGINT'))
   process.on('SIGTERM', () => shutdown('SIGTERM'))
+})
+
+const cluster = program
+  .command('cluster')
+  .description('run a local multi-process cluster: managed redis-server, a front process (ingest + api + embedded broker) and N workers')
+  .option('--workers <n>', 'worker processes', '3')
+for (const key of ['mqttPort', 'httpPort', 'httpHost', 'dataDir', 'logLevel'] as const) {
+  cluster.addOption(new Option(settings[key].flag, `${settings[key].doc} [env ${settings[key].env}]`))
+}
+cluster.action(async (options: { workers: string }) => {
+  const workers = Number(options.workers)
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new TwinError('TWIN_ERR_CONFIG', '--workers expects an integer from 1 to 64')
+  const config = configFrom(cluster)
+  await runLocalCluster(config, workers, createLogger(config.logLevel, 'twin-cluster'))
+  process.exit(0)
 })
 
 function camel(flag: string): string {

@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Config } from '../config.ts'
+import { startRedisOrInstall } from '../embedded/aptInstall.ts'
+import type { Logger } from '../observability/log.ts'
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/twin.js')
+
+/**
+ * `twin cluster --workers N`: the production shape on one machine. A managed
+ * redis-server, one front process (ingest + api, with the embedded broker and
+ * the demo fleet) and N worker processes, each a plain `twin start --role …`
+ * with REDIS_URL / MQTT_URL pointing at the shared ones. Ctrl-C stops them all.
+ * Kill a worker (`kill -9 <pid>`) and watch `GET /cluster` hand its shards on.
+ */
+export async function runLocalCluster(config: Config, workers: number, log: Logger): Promise<void> {
+  const redis = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
+  const children: ChildProcess[] = []
+  const run = (name: string, env: Record<string, string>) => {
+    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, REDIS_URL: redis.url, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
+    children.push(child)
+    log.info({ process: name, pid: child.pid }, 'started')
+    child.on('exit', (code, signal) => log.warn({ process: name, pid: child.pid, code, signal }, 'exited'))
+    return child
+  }
+
+  run('front', { TWIN_ROLES: 'ingest,api', MQTT_PORT: String(config.mqttPort), HTTP_PORT: String(config.httpPort) })
+  const health = `http://${config.httpHost}:${config.httpPort}/health`
+  for (let i = 0; ; i++) {
+    if ((await fetch(health).catch(() => null))?.ok) break
+    if (i > 200) throw new Error(`the front process did not answer ${health}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  for (let i = 1; i <= workers; i++) {
+    run(`worker-${i}`, { TWIN_ROLES: 'worker', MQTT_URL: `mqtt://127.0.0.1:${config.mqttPort}`, MQTT_PROTOCOL: '4' })
+  }
+  log.info({ http: `http://${config.httpHost}:${config.httpPort}`, cluster: `http://${config.httpHost}:${config.httpPort}/cluster`, workers }, 'local cluster running; Ctrl-C stops it')
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  await Promise.all(
+    children.map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once('exit', () => resolve())
+      child.kill('SIGTERM')
+    })),
+  )
+  await redis.stop()
+}
