@@ -91,21 +91,20 @@ export class ShardLeases {
     // started together see each other first instead of grabbing and handing back.
     const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
     if (wanted.length === 0) return
-    const pipeline = this.redis.pipeline()
-    for (const shard of wanted) {
-      const k = this.keys.shard(shard)
-      ;(pipeline as unknown as RedisClient).acquireLease(k.lease, k.epoch, workerId, ttlMs)
-    }
-    let results: Array<[Error | null, unknown]>
-    try {
-      results = (await pipeline.exec()) ?? []
-    } catch (err) {
-      log.warn({ err }, 'lease renewal failed; retrying')
+    const results = await Promise.allSettled(
+      wanted.map((shard) => {
+        const k = this.keys.shard(shard)
+        return this.redis.acquireLease(k.lease, k.epoch, workerId, ttlMs)
+      }),
+    )
+    if (results.every((r) => r.status === 'rejected')) {
+      log.warn({ err: (results[0] as PromiseRejectedResult).reason as Error }, 'lease renewal failed; retrying')
       return
     }
     for (const [i, shard] of wanted.entries()) {
-      const [err, value] = results[i] ?? [new Error('no reply'), null]
-      const epoch = err ? -1 : Number(value)
+      const result = results[i]!
+      if (result.status === 'rejected') continue // a failed round trip says nothing about ownership: retry next round
+      const epoch = Number(result.value)
       const had = this.held.get(shard)
       if (epoch > 0 && had === epoch) continue
       if (had !== undefined) {
@@ -124,12 +123,12 @@ export class ShardLeases {
     this.stopped = true
     clearInterval(this.timer)
     await this.renewing
-    const pipeline = this.redis.pipeline()
-    ;(pipeline as unknown as RedisClient).leaveCluster(this.keys.workers, this.options.workerId)
-    for (const shard of this.held.keys()) {
-      ;(pipeline as unknown as RedisClient).releaseLease(this.keys.shard(shard).lease, this.options.workerId)
-    }
+    const { workerId } = this.options
+    const shards = [...this.held.keys()]
     this.held.clear()
-    await pipeline.exec().catch(() => undefined)
+    await Promise.allSettled([
+      this.redis.leaveCluster(this.keys.workers, workerId),
+      ...shards.map((shard) => this.redis.releaseLease(this.keys.shard(shard).lease, workerId)),
+    ])
   }
 }

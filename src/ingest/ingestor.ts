@@ -25,16 +25,6 @@ export interface Accepted {
 /** Topics longer than this are refused before they are split (hostile input). */
 const MAX_TOPIC_LENGTH = 512
 
-interface Pending {
-  shard: number
-  key: string
-  fields: string[]
-  /** for a dead letter: the reason code to count */
-  reason?: string
-  resolve(entryId: string): void
-  reject(err: Error): void
-}
-
 export interface IngestStats {
   accepted: number
   deadLetters: number
@@ -45,7 +35,7 @@ export interface IngestStats {
  * shard inbox. Calls made in the same tick are written in one pipeline, in
  * call order (which keeps each device's order), and each caller's promise
  * settles only once Redis has the entry: the MQTT layer sends PUBACK then,
- * so the broker never forgets an event Redis does not have.
+ * so the broker never forgets an event Redis does not have (ADR 0004).
  *
  * Invalid MQTT input is not an error for the caller: it is written to a
  * dead-letter stream with its reason and acknowledged, so a device does not
@@ -53,8 +43,6 @@ export interface IngestStats {
  */
 export class Ingestor {
   readonly stats: IngestStats = { accepted: 0, deadLetters: 0 }
-  private queue: Pending[] = []
-  private scheduled = false
 
   constructor(private readonly o: IngestOptions) {}
 
@@ -113,39 +101,16 @@ export class Ingestor {
     this.o.log.debug({ code: err.code, topic: truncate(topic, 120) }, 'dead letter')
   }
 
-  private enqueue(shard: number, key: string, fields: string[], reason?: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ shard, key, fields, reason, resolve, reject })
-      if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.flush())
-      }
-    })
-  }
-
-  private flush(): void {
-    const batch = this.queue
-    this.queue = []
-    this.scheduled = false
-    const pipeline = this.o.redis.pipeline()
-    for (const p of batch) {
-      pipeline.xadd(p.key, ...(p.fields as [string]))
-      // Dead letters are counted per reason alongside the entry.
-      if (p.reason) pipeline.hincrby(this.o.keys.shard(p.shard).deadCounts, p.reason, 1)
-    }
-    pipeline.exec().then(
-      (results) => {
-        let r = 0
-        for (const p of batch) {
-          const [err, id] = results?.[r++] ?? [new Error('no reply from Redis'), null]
-          if (p.reason) r++
-          if (err) p.reject(err)
-          else p.resolve(id as string)
-        }
-      },
-      (err: Error) => {
-        for (const p of batch) p.reject(err)
-      },
-    )
+  /**
+   * Appends one entry. Redis auto-pipelining sends every write made in the
+   * same tick in one round trip per node, in call order.
+   */
+  private async enqueue(shard: number, key: string, fields: string[], reason?: string): Promise<string> {
+    const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
+    const [id] = await Promise.all([
+      xadd.call(this.o.redis, key, ...fields),
+      reason ? this.o.redis.hincrby(this.o.keys.shard(shard).deadCounts, reason, 1) : undefined,
+    ])
+    return id
   }
 }

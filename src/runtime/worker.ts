@@ -5,8 +5,9 @@ import { ShardLeases } from '../cluster/shardLeases.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
-import { duplicateRedis, type RedisClient } from '../store/redis.ts'
+import type { RedisClient } from '../store/redis.ts'
 import type { ChangeBus } from './changeBus.ts'
+import { createInboxReader, type InboxReader } from './inboxReader.ts'
 import { keysToLoad, processShardBatch, type BatchResult, type DerivedEvent, type DueTimer, type InboxEntry, type TwinView } from './shardBatch.ts'
 import { TwinCache } from './twinCache.ts'
 
@@ -62,7 +63,7 @@ export class Worker {
   readonly stats: WorkerStats = { applied: 0, deadLetters: 0, batches: 0, commitsRefused: 0 }
   private readonly owned = new Map<number, OwnedShard>()
   private readonly leases: ShardLeases
-  private readonly blocking: RedisClient
+  private readonly reader: InboxReader
   private running = false
   private loopDone: Promise<void> = Promise.resolve()
   /** the iteration in flight: a shard handed over waits for it, so no commit follows the release */
@@ -70,7 +71,7 @@ export class Worker {
 
   constructor(private readonly o: WorkerOptions) {
     this.cache = new TwinCache(o.cacheSize)
-    this.blocking = duplicateRedis(o.redis, `${this.id}-inbox`)
+    this.reader = createInboxReader(o.redis, `${this.id}-inbox`)
     this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log }, {
       acquired: (shard, epoch) => this.acquire(shard, epoch),
       lost: (shard) => this.drop(shard, 'lease lost'),
@@ -94,7 +95,7 @@ export class Worker {
     this.running = false
     await this.loopDone
     await this.leases.stop()
-    this.blocking.disconnect()
+    this.reader.close()
   }
 
   private async acquire(shard: number, epoch: number): Promise<void> {
@@ -153,34 +154,28 @@ export class Worker {
     }
     const { redis, clock, batchSize } = this.o
     const soonest = Math.min(...shards.map((s) => s.nextDue))
-    const wait = soonest - clock.now()
-    const args: Array<string | number> = ['COUNT', batchSize]
-    if (wait > 0) args.push('BLOCK', Math.max(1, Math.min(MAX_BLOCK_MS, Math.ceil(wait))))
-    args.push('STREAMS', ...shards.map((s) => s.keys.inbox), ...shards.map((s) => s.lastId))
-    const reply = (await (this.blocking.xread as (...a: Array<string | number>) => Promise<unknown>)(...args)) as XReadReply | null
-
+    const wait = Math.max(0, Math.min(MAX_BLOCK_MS, soonest - clock.now()))
+    const read = await this.reader.read(shards, batchSize, wait)
     const entries = new Map<OwnedShard, InboxEntry[]>()
-    const byInbox = new Map(shards.map((s) => [s.keys.inbox, s]))
-    for (const [stream, items] of reply ?? []) {
-      const shard = byInbox.get(stream)!
-      entries.set(shard, items.map(([id, f]) => ({ id, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]! })))
-      shard.lastId = items[items.length - 1]![0]
-    }
+    shards.forEach((shard, i) => {
+      const items = read[i]
+      if (!items?.length) return
+      entries.set(shard, items)
+      shard.lastId = items[items.length - 1]!.id
+    })
 
     const now = clock.now()
     const timers = new Map<OwnedShard, DueTimer[]>()
     const dueShards = shards.filter((s) => s.nextDue <= now)
-    if (dueShards.length) {
-      const pipeline = redis.pipeline()
-      for (const s of dueShards) pipeline.zrange(s.keys.timers, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, batchSize, 'WITHSCORES')
-      const results = await execOrThrow(pipeline)
-      dueShards.forEach((s, i) => {
-        const flat = results[i] as string[]
-        const due: DueTimer[] = []
-        for (let j = 0; j < flat.length; j += 2) due.push({ member: flat[j]!, due: Number(flat[j + 1]) })
-        if (due.length) timers.set(s, due)
-      })
-    }
+    const dueReplies = await Promise.all(
+      dueShards.map((s) => redis.zrange(s.keys.timers, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, batchSize, 'WITHSCORES')),
+    )
+    dueShards.forEach((s, i) => {
+      const flat = dueReplies[i]!
+      const due: DueTimer[] = []
+      for (let j = 0; j < flat.length; j += 2) due.push({ member: flat[j]!, due: Number(flat[j + 1]) })
+      if (due.length) timers.set(s, due)
+    })
 
     const active = shards.filter((s) => entries.has(s) || timers.has(s))
     if (active.length === 0) return
@@ -191,38 +186,35 @@ export class Worker {
     const { redis, registry } = this.o
     // Load every twin that is not in memory, for all shards, in one round trip.
     const need = active.map((s) => keysToLoad(this.cache, entries.get(s) ?? [], timers.get(s) ?? []))
-    const loaded = active.map(() => new Map<string, string | null>())
-    if (need.some((k) => k.length)) {
-      const pipeline = redis.pipeline()
-      active.forEach((s, i) => need[i]!.length && pipeline.hmget(s.keys.twins, ...need[i]!))
-      const results = await execOrThrow(pipeline)
-      let r = 0
-      active.forEach((_, i) => {
-        if (!need[i]!.length) return
-        const values = results[r++] as Array<string | null>
-        need[i]!.forEach((key, j) => loaded[i]!.set(key, values[j] ?? null))
-      })
-    }
+    const values = await Promise.all(active.map((s, i) => (need[i]!.length ? redis.hmget(s.keys.twins, ...need[i]!) : [])))
+    const loaded = active.map((_, i) => new Map(need[i]!.map((key, j) => [key, values[i]![j] ?? null])))
 
     const batches: BatchResult[] = active.map((s, i) =>
       processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]! }),
     )
 
-    const pipeline = redis.pipeline()
-    active.forEach((s, i) => {
-      const k = s.keys
-      const b = batches[i]!
-      ;(pipeline as unknown as RedisClient).commitBatch(
-        k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
-        s.epoch, b.checkpoint, this.o.outboxMaxLen, this.o.deadLetterMaxLen, ...b.sections,
-      )
-    })
-    const results = await execOrThrow(pipeline)
+    const commits = await Promise.allSettled(
+      active.map((s, i) => {
+        const k = s.keys
+        const b = batches[i]!
+        return redis.commitBatch(
+          k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
+          s.epoch, b.checkpoint, this.o.outboxMaxLen, this.o.deadLetterMaxLen, ...b.sections,
+        )
+      }),
+    )
 
     const views: TwinView[] = []
     const derived: DerivedEvent[] = []
+    const failed: OwnedShard[] = []
     active.forEach((s, i) => {
-      const [ok, value] = results[i] as [number, number | string]
+      const commit = commits[i]!
+      if (commit.status === 'rejected') {
+        this.o.log.error({ err: commit.reason as Error, shard: s.shard }, 'commit failed; the shard resumes from its checkpoint')
+        failed.push(s)
+        return
+      }
+      const [ok, value] = commit.value
       const b = batches[i]!
       if (ok !== 1) {
         this.stats.commitsRefused++
@@ -245,16 +237,7 @@ export class Worker {
       }
     })
     this.o.feed?.publish(this.id, views, derived)
+    // Committed or not, we cannot tell: re-read the checkpoint (it drops the shard's cache too).
+    for (const s of failed) if (this.owned.get(s.shard) === s) await this.acquire(s.shard, s.epoch)
   }
-}
-
-type XReadReply = Array<[string, Array<[string, string[]]>]>
-
-/** Runs a pipeline and throws the first command error (ioredis reports them per command). */
-export async function execOrThrow(pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {
-  const results = (await pipeline.exec()) ?? []
-  return results.map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
 }

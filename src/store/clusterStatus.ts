@@ -1,4 +1,4 @@
-import type { Keys } from './keys.ts'
+import { shardRange, type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
 
 export interface ShardStatus {
@@ -25,34 +25,23 @@ export interface ClusterStatus {
 export async function readClusterStatus(redis: RedisClient, keys: Keys, shards: number, heartbeatTtlMs: number): Promise<ClusterStatus> {
   const live = await redis.heartbeat(keys.workers, '', heartbeatTtlMs)
   const now = Number(live[0])
-  const pipeline = redis.pipeline()
-  for (let shard = 0; shard < shards; shard++) {
-    const k = keys.shard(shard)
-    pipeline.get(k.lease)
-    pipeline.get(k.epoch)
-    pipeline.hget(k.meta, 'cp')
-    pipeline.xlen(k.inbox)
-  }
-  const replies = ((await pipeline.exec()) ?? []).map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
+  const shardKeys = shardRange(shards).map((shard) => keys.shard(shard))
+  const [owners, epochs, checkpoints, lengths] = await Promise.all([
+    Promise.all(shardKeys.map((k) => redis.get(k.lease))),
+    Promise.all(shardKeys.map((k) => redis.get(k.epoch))),
+    Promise.all(shardKeys.map((k) => redis.hget(k.meta, 'cp'))),
+    Promise.all(shardKeys.map((k) => redis.xlen(k.inbox))),
+  ])
   // The checkpoint entry itself stays in the inbox (XTRIM MINID keeps it): the rest is lag.
-  const firsts = redis.pipeline()
-  for (let shard = 0; shard < shards; shard++) {
-    const cp = replies[shard * 4 + 2] as string | null
-    firsts.xrange(keys.shard(shard).inbox, cp ? `(${cp}` : '-', '+', 'COUNT', 1)
-  }
-  const first = ((await firsts.exec()) ?? []).map(([, value]) => value as Array<[string, string[]]>)
+  const first = await Promise.all(shardKeys.map((k, shard) => redis.xrange(k.inbox, checkpoints[shard] ? `(${checkpoints[shard]}` : '-', '+', 'COUNT', 1)))
   const status: ShardStatus[] = []
   for (let shard = 0; shard < shards; shard++) {
-    const [owner, epoch, cp, length] = replies.slice(shard * 4, shard * 4 + 4) as [string | null, string | null, string | null, number]
     const oldest = first[shard]?.[0]?.[0]
     status.push({
       shard,
-      owner,
-      epoch: Number(epoch ?? 0),
-      lag: Math.max(0, length - (cp ? 1 : 0)),
+      owner: owners[shard] ?? null,
+      epoch: Number(epochs[shard] ?? 0),
+      lag: Math.max(0, lengths[shard]! - (checkpoints[shard] ? 1 : 0)),
       oldestUnappliedMs: oldest ? Math.max(0, now - Number(oldest.slice(0, oldest.indexOf('-')))) : 0,
     })
   }

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors.ts'
-import type { Keys } from './keys.ts'
+import { shardRange, type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
 
 /** A refused input, as listed by `GET /dead-letters`. */
@@ -29,13 +29,10 @@ export function keptPayload(payload: Buffer | string): string {
 
 /** The newest dead letters over all shards, newest first. */
 export async function listDeadLetters(redis: RedisClient, keys: Keys, shards: number, limit: number): Promise<DeadLetter[]> {
-  const pipeline = redis.pipeline()
-  for (let shard = 0; shard < shards; shard++) pipeline.xrevrange(keys.shard(shard).dead, '+', '-', 'COUNT', limit)
-  const results = (await pipeline.exec()) ?? []
+  const results = await Promise.all(shardRange(shards).map((shard) => redis.xrevrange(keys.shard(shard).dead, '+', '-', 'COUNT', limit)))
   const all: DeadLetter[] = []
-  results.forEach(([err, entries], shard) => {
-    if (err) throw err
-    for (const [id, fields] of entries as Array<[string, string[]]>) {
+  results.forEach((entries, shard) => {
+    for (const [id, fields] of entries) {
       const f: Record<string, string> = {}
       for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
       all.push({
@@ -57,14 +54,8 @@ export async function listDeadLetters(redis: RedisClient, keys: Keys, shards: nu
 
 /** Dead letters ever recorded, per reason code, over all shards. */
 export async function countDeadLetters(redis: RedisClient, keys: Keys, shards: number): Promise<Record<string, number>> {
-  const pipeline = redis.pipeline()
-  for (let shard = 0; shard < shards; shard++) pipeline.hgetall(keys.shard(shard).deadCounts)
+  const perShard = await Promise.all(shardRange(shards).map((shard) => redis.hgetall(keys.shard(shard).deadCounts)))
   const counts: Record<string, number> = {}
-  for (const [err, value] of (await pipeline.exec()) ?? []) {
-    if (err) throw err
-    const flat = value as string[] | Record<string, string>
-    const pairs = Array.isArray(flat) ? flat : Object.entries(flat).flat()
-    for (let i = 0; i < pairs.length; i += 2) counts[pairs[i]!] = (counts[pairs[i]!] ?? 0) + Number(pairs[i + 1])
-  }
+  for (const hash of perShard) for (const [code, n] of Object.entries(hash)) counts[code] = (counts[code] ?? 0) + Number(n)
   return counts
 }

@@ -68,6 +68,11 @@ export class Keys {
   }
 }
 
+/** 0 .. shards-1 */
+export function shardRange(shards: number): number[] {
+  return Array.from({ length: shards }, (_, i) => i)
+}
+
 /** `type/id`: the twin's key inside its shard. Types cannot contain `/`, ids cannot contain `/` or `|`. */
 export function twinKey(type: string, id: string): string {
   return `${type}/${id}`

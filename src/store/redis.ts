@@ -1,27 +1,37 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { defineScripts, type ScriptCommands } from './scripts.ts'
 
-export type RedisClient = Redis & ScriptCommands
+/** A standalone Redis or a Redis Cluster client, with the engine's scripts. */
+export type RedisClient = (Redis | Cluster) & ScriptCommands
 
 /**
- * A Redis connection with the engine's scripts defined. Blocking reads
- * (XREAD BLOCK) need a connection of their own: use `duplicate()`.
+ * Connects to Redis, or to Redis Cluster when `cluster` is set (then `url` is a
+ * comma-separated list of seed nodes).
+ *
+ * Auto-pipelining is on: commands issued in the same tick go out in one
+ * pipeline per node. The engine issues its batched round trips as
+ * `Promise.all` of plain commands, which is the only batching that works
+ * unchanged on Redis Cluster (an explicit ioredis pipeline must stay on one
+ * node). Blocking reads (XREAD BLOCK) need a connection of their own: `duplicateRedis`.
  */
-export function connectRedis(url: string, name: string): RedisClient {
-  const redis = new Redis(url, {
-    connectionName: name,
-    // Fail a command after a few reconnect attempts instead of queueing forever:
-    // ingest must not PUBACK, and the shard loop must retry, not hang.
-    maxRetriesPerRequest: 3,
-    enableAutoPipelining: false,
-  })
+export function connectRedis(url: string, name: string, cluster = false): RedisClient {
+  // Fail a command after a few reconnect attempts instead of queueing forever:
+  // ingest must not PUBACK, and the shard loop must retry, not hang.
+  const options = { connectionName: name, maxRetriesPerRequest: 3 }
+  const redis = cluster
+    ? new Cluster(url.split(',').map((node) => node.trim()), { enableAutoPipelining: true, redisOptions: options })
+    : new Redis(url, { ...options, enableAutoPipelining: true })
   defineScripts(redis)
   return redis as RedisClient
 }
 
-/** A second connection to the same server, scripts included (for blocking reads). */
+/** A second connection to the same server or cluster, scripts included. */
 export function duplicateRedis(redis: RedisClient, name: string): RedisClient {
-  const copy = redis.duplicate({ connectionName: name })
+  const copy = redis instanceof Cluster ? redis.duplicate() : redis.duplicate({ connectionName: name, enableAutoPipelining: false })
   defineScripts(copy)
   return copy as RedisClient
+}
+
+export function isCluster(redis: RedisClient): boolean {
+  return redis instanceof Cluster
 }

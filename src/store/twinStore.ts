@@ -29,14 +29,11 @@ export class TwinStore {
 
   /** Many twins of one type by id, in one round trip; unknown ids are left out. */
   async getMany(type: string, ids: string[]): Promise<TwinView[]> {
-    const pipeline = this.redis.pipeline()
     const keys = ids.map((id) => twinKey(type, id))
-    for (const key of keys) pipeline.hget(this.keys.shard(shardOf(key, this.shards)).twins, key)
-    const results = (await pipeline.exec()) ?? []
+    const raws = await Promise.all(keys.map((key) => this.redis.hget(this.keys.shard(shardOf(key, this.shards)).twins, key)))
     const out: TwinView[] = []
-    results.forEach(([err, raw], i) => {
-      if (err) throw err
-      if (raw) out.push(toView(keys[i]!, JSON.parse(raw as string) as TwinRecord))
+    raws.forEach((raw, i) => {
+      if (raw) out.push(toView(keys[i]!, JSON.parse(raw) as TwinRecord))
     })
     return out
   }
