@@ -1,12 +1,29 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * Two projects over the same tests: `standalone` runs everything against one
+ * real redis-server; `cluster` runs the suites that touch Redis semantics
+ * (runtime, scale-out, API, multi-process chaos) against a local 3-master
+ * Redis Cluster. Every test uses its own key prefix.
+ */
+const shared = {
+  globalSetup: ['test/support/globalSetup.ts'],
+  pool: 'forks' as const,
+  testTimeout: 30_000,
+  hookTimeout: 30_000,
+}
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // One real redis-server for the whole run; every test uses its own key prefix.
-    globalSetup: ['test/support/globalSetup.ts'],
-    pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    projects: [
+      { test: { ...shared, name: 'standalone', include: ['test/**/*.test.ts'] } },
+      {
+        test: {
+          ...shared,
+          name: 'cluster',
+          include: ['test/runtime/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts'],
+        },
+      },
+    ],
   },
 })

@@ -41,7 +41,7 @@ export interface Engine {
  * are configured (decision 8). `stop()` shuts down in reverse order, letting
  * the worker commit its batch in flight.
  */
-export async function startEngine(config: Config, options: { clock?: Clock; log?: Logger; keyPrefix?: string } = {}): Promise<Engine> {
+export async function startEngine(config: Config, options: { clock?: Clock; log?: Logger } = {}): Promise<Engine> {
   const log = options.log ?? createLogger(config.logLevel)
   const clock = options.clock ?? systemClock
   const roles = new Set(config.roles)
@@ -55,6 +55,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     if (!allRoles && !config.redisUrl) {
       throw new TwinError('TWIN_ERR_CONFIG', `--role ${[...roles].join(',')}: processes with some of the roles share one Redis; set REDIS_URL (npm run cluster does it for you)`)
     }
+    if (config.redisCluster && !config.redisUrl) {
+      throw new TwinError('TWIN_ERR_CONFIG', 'REDIS_CLUSTER=true needs REDIS_URL: the cluster\'s seed nodes, comma-separated')
+    }
     if (!roles.has('ingest') && roles.has('worker') && !config.mqttUrl) {
       throw new TwinError('TWIN_ERR_CONFIG', 'a worker without the ingest role publishes derived events to the broker the ingest process runs; set MQTT_URL')
     }
@@ -64,9 +67,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       stops.push(() => managed!.stop())
     }
     const redisUrl = config.redisUrl ?? managed!.url
-    const redis = connectRedis(redisUrl, 'twin-engine')
+    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster)
     stops.push(() => redis.quit())
-    const keys = new Keys(options.keyPrefix)
+    const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
     const registry = await loadTwinRegistry(config.twinsDir)
     const bus = new ChangeBus()

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
-import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Keys } from '../../src/store/keys.ts'
+import { connectRedis } from '../../src/store/redis.ts'
 import { waitFor } from '../support/env.ts'
 import { LocalCluster } from '../support/localCluster.ts'
 
@@ -38,9 +38,9 @@ async function traffic(url: string, devices: number) {
 }
 
 /** Every `counted` derived event in every shard outbox, as device -> set of seqs. */
-async function derivedSeqs(redisUrl: string, shards: number): Promise<Map<string, Set<number>>> {
-  const redis = new Redis(redisUrl)
-  const keys = new Keys()
+async function derivedSeqs(c: LocalCluster, shards: number): Promise<Map<string, Set<number>>> {
+  const redis = connectRedis(c.redis.url, 'test', c.env.REDIS_CLUSTER === 'true')
+  const keys = new Keys(c.env.KEY_PREFIX)
   const out = new Map<string, Set<number>>()
   for (let shard = 0; shard < shards; shard++) {
     for (const [, f] of await redis.xrange(keys.shard(shard).outbox, '-', '+')) {
@@ -80,7 +80,7 @@ describe('several worker processes (chaos)', () => {
       }, 20_000)
       expect(twin.context).toEqual(expect.objectContaining({ count: sent, lastSeq: sent, gaps: 0, dupes: 0 }))
     }
-    const derived = await derivedSeqs(cluster.redis.url, 64)
+    const derived = await derivedSeqs(cluster, 64)
     for (const id of t.ids) {
       const seqs = derived.get(id)!
       expect(seqs.size).toBe(t.sent.get(id))

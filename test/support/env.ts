@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Cluster, type Redis } from 'ioredis'
 import { inject } from 'vitest'
 import { pino } from 'pino'
 import { loadTwinRegistry, type TwinRegistry } from '../../src/definitions/registry.ts'
@@ -16,20 +17,33 @@ export function redisUrl(): string {
   return inject('redisUrl')
 }
 
+/** True in the `cluster` test project: Redis is a local 3-master Redis Cluster. */
+export function redisCluster(): boolean {
+  return inject('redisCluster')
+}
+
+/** What an engine child process needs to reach the run's Redis. */
+export function redisEnv(): Record<string, string> {
+  return { REDIS_URL: redisUrl(), REDIS_CLUSTER: String(redisCluster()) }
+}
+
 /** A connection plus a fresh key prefix, so tests never see each other's data. */
 export function freshRedis(): { redis: RedisClient; keys: Keys; prefix: string } {
   const prefix = `t${randomUUID().slice(0, 8)}:`
-  return { redis: connectRedis(redisUrl(), 'test'), keys: new Keys(prefix), prefix }
+  return { redis: connectRedis(redisUrl(), 'test', redisCluster()), keys: new Keys(prefix), prefix }
 }
 
-/** Deletes every key under a prefix (tests clean up after themselves). */
+/** Deletes every key under a prefix (tests clean up after themselves), on every master of a cluster. */
 export async function dropPrefix(redis: RedisClient, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    if (keys.length) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis as Redis]
+  for (const node of nodes) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      for (const key of keys) await node.del(key)
+      cursor = next
+    } while (cursor !== '0')
+  }
 }
 
 export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })

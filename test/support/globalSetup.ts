@@ -5,6 +5,7 @@ import type { TestProject } from 'vitest/node'
 import { execFileSync } from 'node:child_process'
 import { aptInstall, canAptInstall } from '../../src/embedded/aptInstall.ts'
 import { startManagedRedis } from '../../src/embedded/redisServer.ts'
+import { startLocalRedisCluster } from './redisCluster.ts'
 
 /** The real servers the suite runs against, by the Debian package that provides them. */
 const NEEDED: Record<string, string> = { 'redis-server': 'redis-server', mosquitto: 'mosquitto', mosquitto_pub: 'mosquitto-clients' }
@@ -36,9 +37,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.log(`installing ${missing.join(' ')} with apt-get for the test suite`)
     aptInstall(missing)
   }
+  // The `cluster` project runs the same suites against a local 3-master Redis Cluster.
+  if (project.name === 'cluster') {
+    const cluster = await startLocalRedisCluster()
+    project.provide('redisUrl', cluster.url)
+    project.provide('redisCluster', true)
+    return () => cluster.stop()
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'twin-test-redis-'))
   const redis = await startManagedRedis({ dataDir, appendfsync: 'no' })
   project.provide('redisUrl', redis.url)
+  project.provide('redisCluster', false)
   return async () => {
     await redis.stop()
     rmSync(dataDir, { recursive: true, force: true })
@@ -48,5 +57,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string
+    redisCluster: boolean
   }
 }

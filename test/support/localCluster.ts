@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startManagedRedis, type ManagedRedis } from '../../src/embedded/redisServer.ts'
+import { randomUUID } from 'node:crypto'
+import { startManagedRedis } from '../../src/embedded/redisServer.ts'
 import { EngineProcess } from './engineProcess.ts'
-import { FIXTURE_TWINS, ROOT, waitFor } from './env.ts'
+import { FIXTURE_TWINS, redisCluster, redisUrl, ROOT, waitFor } from './env.ts'
 
 /**
  * A multi-process engine on one machine, as in production: one front process
@@ -12,15 +13,20 @@ import { FIXTURE_TWINS, ROOT, waitFor } from './env.ts'
  * one real redis-server. Workers can be killed, paused, restarted and added.
  */
 export class LocalCluster {
-  redis!: ManagedRedis
+  redis!: { url: string; stop(): Promise<void> }
+  /** the run's Redis Cluster (cluster test project), shared with other tests under their own prefixes */
+  private readonly shared = redisCluster()
+  readonly env: Record<string, string>
   front!: EngineProcess
   readonly workers: Array<{ child: ChildProcess; output: string }> = []
   private readonly dir = mkdtempSync(join(tmpdir(), 'twin-cluster-'))
 
-  constructor(private readonly env: Record<string, string> = {}) {}
+  constructor(env: Record<string, string> = {}) {
+    this.env = { KEY_PREFIX: `c${randomUUID().slice(0, 8)}:`, REDIS_CLUSTER: String(this.shared), ...env }
+  }
 
   async start(workers: number): Promise<void> {
-    this.redis = await startManagedRedis({ dataDir: this.dir })
+    this.redis = this.shared ? { url: redisUrl(), stop: async () => {} } : await startManagedRedis({ dataDir: this.dir })
     this.front = new EngineProcess({ REDIS_URL: this.redis.url, TWIN_ROLES: 'ingest,api', TWINS_DIR: FIXTURE_TWINS, ...this.env })
     await this.front.start()
     for (let i = 0; i < workers; i++) this.spawnWorker()
