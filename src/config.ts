@@ -46,6 +46,14 @@ export const settings = {
     return Number(raw) as 4 | 5
   } },
   mqttClientId: { env: 'MQTT_CLIENT_ID', flag: '--mqtt-client-id <id>', doc: 'Client id of the ingest subscriber on an external broker (persistent session)', default: 'twin-engine-ingest', parse: str },
+  ingestPartition: { env: 'INGEST_PARTITION', flag: '--ingest-partition <k/n>', doc: 'With several ingest processes on an external broker: this one takes the devices of partition k of n (0-based), keeping each device on one process', default: { index: 0, count: 1 }, parse: (raw: string) => {
+    const m = /^(\d+)\/(\d+)$/.exec(raw)
+    const index = Number(m?.[1])
+    const count = Number(m?.[2])
+    if (!m || count < 1 || index >= count) throw new Error('expected k/n with 0 <= k < n, e.g. 0/2')
+    return { index, count }
+  } },
+  mqttSharedGroup: { env: 'MQTT_SHARED_GROUP', flag: '--mqtt-shared-group <name>', doc: 'Subscribe through the shared subscription $share/<name>/… (only on brokers that route one device to one subscriber)', default: undefined as string | undefined, parse: optional },
   redisUrl: { env: 'REDIS_URL', flag: '--redis-url <url>', doc: 'Redis to use (redis://host:port/db). Unset: start a managed local redis-server', default: undefined as string | undefined, parse: optional },
   redisCluster: { env: 'REDIS_CLUSTER', flag: '--redis-cluster', doc: 'REDIS_URL is a Redis Cluster: a comma-separated list of seed nodes', default: false, parse: bool },
   keyPrefix: { env: 'KEY_PREFIX', flag: '--key-prefix <prefix>', doc: 'Prefix of every Redis key, so several engines can share one Redis', default: '', parse: str },

@@ -88,7 +88,16 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     }
     const mqttUrl = config.mqttUrl ?? (broker ? `mqtt://127.0.0.1:${broker.port}` : '')
     if (config.mqttUrl && roles.has('ingest')) {
-      const ingest = await startMqttIngest({ url: config.mqttUrl, clientId: config.mqttClientId, protocolVersion: config.mqttProtocol, filters: registry.filters, ingestor, log })
+      const ingest = await startMqttIngest({
+        url: config.mqttUrl,
+        clientId: config.mqttClientId,
+        protocolVersion: config.mqttProtocol,
+        filters: registry.filters,
+        ingestor,
+        log,
+        partition: config.ingestPartition,
+        sharedGroup: config.mqttSharedGroup,
+      })
       stops.push(() => ingest.close())
     }
 

@@ -18,8 +18,9 @@ describe('documentation matches the code', () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`${setting.env}\` |`))
       expect(row, setting.env).toBeDefined()
       expect(row).toContain(`\`${setting.flag.split(' ')[0]}\``)
-      const def = Array.isArray(setting.default) ? setting.default.join(',') : setting.default
-      if (def !== undefined) expect(row).toContain(`\`${String(def)}\``)
+      const def: unknown = setting.default
+      const shown = Array.isArray(def) ? def.join(',') : def && typeof def === 'object' && 'count' in def ? `${(def as { index: number }).index}/${(def as { count: number }).count}` : def
+      if (shown !== undefined) expect(row).toContain(`\`${String(shown)}\``)
     }
   })
 })

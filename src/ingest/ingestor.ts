@@ -83,6 +83,21 @@ export class Ingestor {
     )
   }
 
+  /**
+   * The ingest partition (of `count`) a topic belongs to: its twin's shard mod
+   * `count`, so one device always lands on the same ingest process; a topic
+   * that names no twin is hashed whole (whoever gets it dead-letters it).
+   */
+  partitionOf(topic: string, count: number): number {
+    if (count === 1) return 0
+    try {
+      const { type, id } = this.parseTopic(topic)
+      return shardOf(twinKey(type, id), this.o.shards) % count
+    } catch {
+      return shardOf(topic, this.o.shards) % count
+    }
+  }
+
   private parseTopic(topic: string): { type: string; id: string; event: string } {
     const levels = topic.length <= MAX_TOPIC_LENGTH ? topic.split('/') : null
     const match = levels && this.o.registry.matchTopic(levels)

@@ -9,12 +9,24 @@ export interface MqttIngestOptions {
   filters: string[]
   ingestor: Ingestor
   log: Logger
+  /** take only the devices of partition `index` of `count` (several ingest processes, any broker) */
+  partition?: { index: number; count: number }
+  /** subscribe as `$share/<group>/<filter>` (brokers with a sticky or hash strategy) */
+  sharedGroup?: string
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void
 
 /**
  * Subscribes to device topics on an external broker and feeds the ingestor.
+ *
+ * Several ingest processes keep per-device order by partitioning (ADR 0006):
+ * each subscribes to every device topic and takes only the devices of its
+ * partition (`INGEST_PARTITION=k/n`), acknowledging the rest unread. This
+ * works on any broker, mosquitto's round-robin shared subscriptions included,
+ * at the price of every ingest process receiving every message. On brokers
+ * that route one publisher to one subscriber (EMQX `hash_clientid`/`hash_topic`)
+ * a shared subscription (`MQTT_SHARED_GROUP`) avoids that fan-out.
  *
  * The PUBACK for each QoS 1 message is sent only after Redis has the event,
  * with a persistent session (clean: false), so a crash before that makes the
@@ -69,9 +81,12 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     inflight.add(acked)
     void acked.finally(() => inflight.delete(acked))
   }
+  const partition = o.partition ?? { index: 0, count: 1 }
   client.handleMessage = (packet, callback) => {
     // While closing, take nothing new: without a PUBACK the broker keeps it for the next session.
     if (closing) return
+    // Another ingest process owns this device: acknowledge and leave it to that one.
+    if (partition.count > 1 && o.ingestor.partitionOf(packet.topic, partition.count) !== partition.index) return callback()
     const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
     if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, { write, connection })
     else write.catch((err: Error) => o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost'))
@@ -84,7 +99,7 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
       client.once('connect', () => resolve())
       client.once('error', reject)
     })
-    await client.subscribeAsync(o.filters, { qos: 1 })
+    await client.subscribeAsync(o.sharedGroup ? o.filters.map((f) => `$share/${o.sharedGroup}/${f}`) : o.filters, { qos: 1 })
   } catch (err) {
     // Leave no client behind that would reconnect later under the ingest client id.
     client.end(true)
