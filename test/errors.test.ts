@@ -19,7 +19,8 @@ describe('documentation matches the code', () => {
       expect(row, setting.env).toBeDefined()
       expect(row).toContain(`\`${setting.flag.split(' ')[0]}\``)
       const def: unknown = setting.default
-      const shown = Array.isArray(def) ? def.join(',') : def && typeof def === 'object' && 'count' in def ? `${(def as { index: number }).index}/${(def as { count: number }).count}` : def
+      const partition = def as { index?: number; count?: number }
+      const shown = Array.isArray(def) ? def.join(',') : partition && typeof partition === 'object' && partition.count ? `${partition.index}/${partition.count}` : def
       if (shown !== undefined) expect(row).toContain(`\`${String(shown)}\``)
     }
   })

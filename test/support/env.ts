@@ -19,7 +19,12 @@ export function redisUrl(): string {
 
 /** True in the `cluster` test project: Redis is a local 3-master Redis Cluster. */
 export function redisCluster(): boolean {
-  return inject('redisCluster')
+  // Outside vitest (the load/ scripts reuse these helpers) there is no run-wide Redis.
+  try {
+    return inject('redisCluster') ?? false
+  } catch {
+    return false
+  }
 }
 
 /** What an engine child process needs to reach the run's Redis. */
