@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
+import { desiredOwner } from '../../src/cluster/rendezvous.ts'
 import { startManagedRedis } from '../../src/embedded/redisServer.ts'
 import { EngineProcess } from './engineProcess.ts'
 import { FIXTURE_TWINS, redisCluster, redisUrl, ROOT, waitFor } from './env.ts'
@@ -56,11 +57,13 @@ export class LocalCluster {
     return this.workers.length - 1
   }
 
-  /** Waits until `n` workers are live and every shard has an owner with no lag. */
+  /** Waits until `n` workers are live and every shard is with the owner rendezvous hashing gives it. */
   async waitForWorkers(n: number, timeoutMs = 20_000): Promise<void> {
-    await waitFor(`${n} live workers owning every shard`, async () => {
+    await waitFor(`${n} live workers owning their shards`, async () => {
       const status = await this.front.get('/cluster')
-      return status && status.workers.length === n && status.shards.every((s: { owner: string | null }) => s.owner !== null)
+      if (!status || status.workers.length !== n) return false
+      const live = status.workers.map((w: { id: string }) => w.id)
+      return status.shards.every((s: { shard: number; owner: string | null }) => s.owner === desiredOwner(s.shard, live))
     }, timeoutMs)
   }
 
