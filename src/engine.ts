@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import mqtt from 'mqtt'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api/app.ts'
@@ -124,6 +125,11 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     let app: FastifyInstance | undefined
     let httpUrl: string | undefined
     if (roles.has('api')) {
+      // How long callbacks wait for the event loop: the first sign of an overloaded process.
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      loopDelay.enable()
+      stops.push(async () => loopDelay.disable())
+      const ms = (ns: number) => Math.round(ns / 1e4) / 100
       const unsubscribe = await subscribeChangeFeed({ redis, keys, bus, localWorkerId: worker?.id, log })
       stops.push(unsubscribe)
       const store = new TwinStore(redis, keys, shards)
@@ -138,6 +144,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
             types: registry.types,
             ingest: ingestor.stats,
             worker: worker && { id: worker.id, ownedShards: worker.ownedShards.length, activeTwins: worker.cache.size, ...worker.stats },
+            eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
           }),
         },
         log,

@@ -1,0 +1,70 @@
+import type * as hdr from 'hdr-histogram-js'
+import { newHistogram, runGenerators, type PoolPlan } from './generatorPool.ts'
+import { ProcSampler } from './procStats.ts'
+import { percentilesOf } from './report.ts'
+import type { Target } from './targets.ts'
+import type { Sample, TargetResult } from './types.ts'
+
+const ms = (h: hdr.Histogram, p: number) => (h.totalCount ? Math.round(h.getValueAtPercentile(p) / 10) / 100 : 0)
+
+/**
+ * Drives one target with the generator pool and turns what comes back into a
+ * TargetResult: per-second samples (with the target's CPU and memory), the
+ * latency histogram, and throughput over the measured duration. A live
+ * progress line goes to stderr.
+ */
+export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: number) => void | Promise<void>): Promise<TargetResult & { perDevice: Map<string, number> }> {
+  const sampler = new ProcSampler(target.pids)
+  target.sink?.reset()
+  const samples: Sample[] = []
+  const seen = { published: 0, received: 0 }
+  const totals = await runGenerators({ ...plan, wsUrl: target.sink ? undefined : target.wsUrl, stamp: Boolean(target.sink) }, (s) => {
+    const sink = target.sink?.seconds[samples.length]
+    const received = sink ? sink.received : s.received
+    const histogram = sink ? sink.histogram : s.histogram
+    const proc = sampler.sample(1)
+    samples.push({ t: samples.length + 1, published: s.acked, received, p50: ms(histogram, 50), p99: ms(histogram, 99), ...proc })
+    seen.published += s.acked
+    seen.received += received
+    process.stderr.write(
+      `\r${target.name.padEnd(15)} ${String(samples.length).padStart(4)}s  published ${rate(s.acked)}/s  received ${rate(received)}/s  p99 ${ms(histogram, 99).toFixed(1).padStart(7)} ms  cpu ${String(proc.cpuPercent).padStart(4)}%  rss ${proc.rssMb} MB   `,
+    )
+    void onSecond?.(samples.length)
+  })
+  process.stderr.write('\n')
+  let latency = totals.histogram
+  let received = totals.received
+  if (target.sink) {
+    // Give the sink a moment to count the last messages, then take its numbers.
+    await new Promise((r) => setTimeout(r, 1500))
+    latency = newHistogram()
+    received = 0
+    for (const s of target.sink.seconds) {
+      latency.add(s.histogram)
+      received += s.received
+    }
+  }
+  const durationS = plan.durationMs / 1000
+  const inWindow = samples.filter((s) => s.t <= Math.ceil(durationS))
+  const windowReceived = inWindow.reduce((n, s) => n + s.received, 0)
+  return {
+    target: target.name,
+    description: target.description,
+    targetRate: plan.rate,
+    durationS,
+    published: totals.acked,
+    received,
+    throughput: Math.round(windowReceived / Math.max(1, inWindow.length)),
+    latency: percentilesOf(latency),
+    errors: totals.errors,
+    unmatched: target.sink ? undefined : totals.unmatched,
+    cpuSecondsPerEvent: received ? sampler.cpuSeconds() / received : undefined,
+    peakRssMb: Math.round(sampler.peakRssMb),
+    samples,
+    perDevice: totals.perDevice,
+  }
+}
+
+function rate(n: number): string {
+  return String(Math.round(n)).padStart(7)
+}
