@@ -13,10 +13,12 @@ const ms = (h: hdr.Histogram, p: number) => (h.totalCount ? Math.round(h.getValu
  * latency histogram, and throughput over the measured duration. A live
  * progress line goes to stderr.
  */
-export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: number) => void | Promise<void>): Promise<TargetResult & { perDevice: Map<string, number> }> {
+export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: number) => void | Promise<void>, warmupS = 5): Promise<TargetResult & { perDevice: Map<string, number> }> {
   const sampler = new ProcSampler(target.pids)
   target.sink?.reset()
   const samples: Sample[] = []
+  // Latency and throughput count only after the warm-up (JIT, first twins created).
+  const measured = newHistogram()
   const seen = { published: 0, received: 0 }
   const totals = await runGenerators({ ...plan, wsUrl: target.sink ? undefined : target.wsUrl, stamp: Boolean(target.sink) }, (s) => {
     const sink = target.sink?.seconds[samples.length]
@@ -24,6 +26,7 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     const histogram = sink ? sink.histogram : s.histogram
     const proc = sampler.sample(1)
     samples.push({ t: samples.length + 1, published: s.acked, received, p50: ms(histogram, 50), p99: ms(histogram, 99), ...proc })
+    if (samples.length > warmupS) measured.add(histogram)
     seen.published += s.acked
     seen.received += received
     process.stderr.write(
@@ -32,20 +35,14 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     void onSecond?.(samples.length)
   })
   process.stderr.write('\n')
-  let latency = totals.histogram
   let received = totals.received
   if (target.sink) {
     // Give the sink a moment to count the last messages, then take its numbers.
     await new Promise((r) => setTimeout(r, 1500))
-    latency = newHistogram()
-    received = 0
-    for (const s of target.sink.seconds) {
-      latency.add(s.histogram)
-      received += s.received
-    }
+    received = target.sink.seconds.reduce((n, s) => n + s.received, 0)
   }
   const durationS = plan.durationMs / 1000
-  const inWindow = samples.filter((s) => s.t <= Math.ceil(durationS))
+  const inWindow = samples.filter((s) => s.t > warmupS && s.t <= Math.ceil(durationS))
   const windowReceived = inWindow.reduce((n, s) => n + s.received, 0)
   return {
     target: target.name,
@@ -55,13 +52,14 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     published: totals.acked,
     received,
     throughput: Math.round(windowReceived / Math.max(1, inWindow.length)),
-    latency: percentilesOf(latency),
+    latency: percentilesOf(measured.totalCount ? measured : totals.histogram),
     errors: totals.errors,
     unmatched: target.sink ? undefined : totals.unmatched,
     cpuSecondsPerEvent: received ? sampler.cpuSeconds() / received : undefined,
     peakRssMb: Math.round(sampler.peakRssMb),
     samples,
     perDevice: totals.perDevice,
+    extra: { warmupSeconds: warmupS },
   }
 }
 

@@ -50,7 +50,7 @@ export async function failover(o: ScenarioOptions): Promise<LoadReport> {
     }
     const { perDevice: _, ...rest } = result
     rest.description = `front + 2 workers, one SIGKILLed at ${killAt} s, LEASE_TTL_MS=${leaseTtlMs}`
-    rest.extra = { recoveryMs: recoveredMs, eventsLost: lost, eventsAppliedTwice: twice, leaseTtlMs }
+    rest.extra = { ...rest.extra, recoveryMs: recoveredMs, eventsLost: lost, eventsAppliedTwice: twice, leaseTtlMs }
     return report('failover', { ...o, devices, rate, leaseTtlMs }, [rest], {
       ratios: {},
       targets: [

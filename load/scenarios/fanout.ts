@@ -38,7 +38,7 @@ export async function fanout(o: ScenarioOptions): Promise<LoadReport> {
     const outbound = Math.round(steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length))
     const { perDevice: _, ...rest } = result
     rest.description = `${clients} WebSocket clients × every meter, ${rate} events/s`
-    rest.extra = { clients, outboundMessagesPerSecond: outbound, deliveredTotal: delivered - baseline, clientsClosedAsSlow: closed, eventLoopDelayMs: health?.eventLoopDelayMs }
+    rest.extra = { ...rest.extra, clients, outboundMessagesPerSecond: outbound, deliveredTotal: delivered - baseline, clientsClosedAsSlow: closed, eventLoopDelayMs: health?.eventLoopDelayMs }
     return report('fanout', { ...o, clients, devices, rate }, [rest], {
       ratios: {},
       targets: [{ name: 'WebSocket fan-out per API process', goal: '≥ 100K messages/s', measured: `${outbound} messages/s`, met: outbound >= 100_000 }],

@@ -34,7 +34,7 @@ export async function million(o: ScenarioOptions): Promise<LoadReport> {
 
     const { perDevice: _, ...result } = await measure(target, { ...simPlan(o, active, rate, o.duration), types: ['meter'], devicesPerType: active, revOffset: 1, mqttUrl: target.mqttUrl })
     result.description = `${active} active of ${twins} stored meter twins at ${rate} events/s`
-    result.extra = { storedTwins: twins, preloadSeconds: Math.round(preloadS), preloadRate: Math.round(twins / preloadS), redisBytesPerTwin: bytesPerTwin }
+    result.extra = { ...result.extra, storedTwins: twins, preloadSeconds: Math.round(preloadS), preloadRate: Math.round(twins / preloadS), redisBytesPerTwin: bytesPerTwin }
     return report('million', { ...o, twins, active, rate }, [result], {
       ratios: {},
       targets: [
