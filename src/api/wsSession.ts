@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws'
 import { TwinError, type ErrorCode } from '../errors.ts'
 import type { DerivedEvent, TwinView } from '../runtime/shardBatch.ts'
-import { toJson } from '../runtime/serialise.ts'
+import { toMessage } from '../runtime/serialise.ts'
 import type { ApiContext } from './context.ts'
 
 /**
@@ -60,13 +60,14 @@ export class WsSession {
     this.sendText(JSON.stringify(message))
   }
 
-  private sendText(text: string): void {
+  /** Sends a text frame (a string, or UTF-8 bytes already encoded for many sockets). */
+  private sendText(text: string | Buffer): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.socket.close(1013, 'client too slow: over 16 MB of updates unread')
       return
     }
-    this.socket.send(text)
+    this.socket.send(text, { binary: false })
   }
 
   private error(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
@@ -151,7 +152,7 @@ export class WsSession {
     const sent = sub.sent!
     sub.pending = null
     sub.sent = null
-    for (const view of held) if ((sent.get(view.id) ?? -1) < view.rev) this.sendText(`${sub.changePrefix}${toJson(view)}}`)
+    for (const view of held) if ((sent.get(view.id) ?? -1) < view.rev) this.sendText(toMessage(sub.changePrefix, view))
   }
 
   private unsubscribe(msg: Record<string, unknown>): void {
@@ -165,14 +166,14 @@ export class WsSession {
     for (const sub of this.subs.values()) {
       if (sub.type !== view.type || (sub.ids && !sub.ids.has(view.id))) continue
       if (sub.pending) sub.pending.push(view)
-      else this.sendText(`${sub.changePrefix}${toJson(view)}}`)
+      else this.sendText(toMessage(sub.changePrefix, view))
     }
   }
 
   private onDerived(event: DerivedEvent): void {
     for (const sub of this.subs.values()) {
       if (!sub.events || sub.type !== event.type || (sub.ids && !sub.ids.has(event.twinId))) continue
-      this.sendText(`${sub.eventPrefix}${toJson(event)}}`)
+      this.sendText(toMessage(sub.eventPrefix, event))
     }
   }
 }
