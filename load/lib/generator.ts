@@ -73,6 +73,7 @@ async function run(c: GeneratorConfig): Promise<void> {
   let errors = 0
 
   let ws: WebSocket | undefined
+  let finished = false
   if (c.wsUrl) {
     ws = new WebSocket(c.wsUrl)
     await new Promise<void>((resolve, reject) => {
@@ -80,6 +81,9 @@ async function run(c: GeneratorConfig): Promise<void> {
       ws!.once('error', reject)
     })
     let pending = 0
+    ws.on('close', (code, reason) => {
+      if (!finished) process.send!({ type: 'failed', message: `WebSocket closed (${code} ${reason.toString()})` }, () => process.exit(1))
+    })
     const subscribed = new Promise<void>((resolve) => {
       ws!.on('message', (data) => {
         const text = data.toString()
@@ -99,9 +103,10 @@ async function run(c: GeneratorConfig): Promise<void> {
     })
     for (const type of c.types) {
       const ids = devices.filter((d) => d.type === type).map((d) => d.id)
-      for (let i = 0; i < ids.length; i += 10_000) {
+      // 2,000 ids a message keeps each subscribe well under the 64 KB frame limit.
+      for (let i = 0; i < ids.length; i += 2000) {
         pending++
-        ws.send(JSON.stringify({ op: 'subscribe', id: `${type}-${i}`, type, ids: ids.slice(i, i + 10_000) }))
+        ws.send(JSON.stringify({ op: 'subscribe', id: `${type}-${i}`, type, ids: ids.slice(i, i + 2000) }))
       }
     }
     await subscribed
@@ -150,10 +155,14 @@ async function run(c: GeneratorConfig): Promise<void> {
   const settle = performance.now()
   while ((acked + errors < published || (ws && received < published)) && performance.now() - settle < 10_000) await new Promise((r) => setTimeout(r, 20))
   clearInterval(report)
+  finished = true
   // What each device published, so the coordinator can check the target applied exactly that.
   const perDevice: Record<string, number> = {}
   for (const [key, times] of sentAt) perDevice[key] = times.length
-  process.send!({ type: 'final', index: c.index, published, acked, received, unmatched, errors, histogram: hdr.encodeIntoCompressedBase64(total), perDevice })
+  // Wait until the message is handed to the parent: exiting right after send() can drop it.
+  await new Promise<void>((resolve) => {
+    process.send!({ type: 'final', index: c.index, published, acked, received, unmatched, errors, histogram: hdr.encodeIntoCompressedBase64(total), perDevice }, () => resolve())
+  })
   ws?.close()
   await Promise.all(clients.map((client) => client.endAsync()))
 }
