@@ -39,6 +39,8 @@ const program = new Command('load')
   .option('--twins <n>', 'million/timers: twins stored', int)
   .option('--active <n>', 'million: active twins', int)
   .option('--clients <n>', 'fanout: WebSocket clients', int)
+  .option('--delay <ms>', 'timers: watchdog delay (default: after the preload)', int)
+  .option('--lease-ttl <ms>', 'failover: LEASE_TTL_MS of the workers', int)
   .option('--no-references', 'skip the reference measurements')
   .parse()
 

@@ -58,8 +58,14 @@ function seeded(seed: number): () => number {
 
 async function run(c: GeneratorConfig): Promise<void> {
   const random = seeded(c.seed)
-  const devices: SimulatedDevice[] = []
-  for (const type of c.types) for (let n = c.from; n < c.to; n++) devices.push(createDevice(type, `${c.idPrefix}${n}`, random))
+  // A simulated device per id when the source is 'sim'; otherwise just the ids.
+  const devices: Array<Pick<SimulatedDevice, 'type' | 'id'> & { sim?: SimulatedDevice }> = []
+  for (const type of c.types) {
+    for (let n = c.from; n < c.to; n++) {
+      const id = `${c.idPrefix}${n}`
+      devices.push(c.source === 'sim' ? { type, id, sim: createDevice(type, id, random) } : { type, id })
+    }
+  }
   const sentAt = new Map<string, number[]>(devices.map((d) => [`${d.type}/${d.id}`, []]))
   const clients: MqttClient[] = await Promise.all(
     Array.from({ length: c.connections }, (_, i) => mqtt.connectAsync(c.mqttUrl, { clientId: `load-${c.index}-${i}-${Math.floor(random() * 1e9)}`, reconnectPeriod: 1000 })),
@@ -117,7 +123,7 @@ async function run(c: GeneratorConfig): Promise<void> {
   const publishOne = (k: number): Promise<void> => {
     const device = devices[k % devices.length]!
     const client = clients[(k % devices.length) % clients.length]!
-    const { event, payload } = c.source === 'sim' ? device.next(Date.now()) : { event: c.source.event, payload: { ...c.source.payload } }
+    const { event, payload } = device.sim ? device.sim.next(Date.now()) : { event: (c.source as { event: string }).event, payload: { ...(c.source as { payload: Record<string, unknown> }).payload } }
     const t = now()
     if (c.stamp) payload._t = t
     sentAt.get(`${device.type}/${device.id}`)!.push(t)

@@ -25,19 +25,51 @@ function toEntries(items: Array<[string, string[]]>): InboxEntry[] {
 /**
  * Standalone Redis: one `XREAD BLOCK` over every owned inbox on a connection
  * of its own: wakes the moment any shard has input, costs nothing when idle.
+ *
+ * Redis enforces BLOCK timeouts only on its `hz` tick (10 per second by
+ * default), so a read meant to end when the next timer is due could overrun
+ * by up to 100 ms (measured: timers fired 0–100 ms late, evenly spread). The
+ * reader ends the wait itself with `CLIENT UNBLOCK … TIMEOUT` from the main
+ * connection, on time.
  */
 class BlockingInboxReader implements InboxReader {
   private readonly connection: RedisClient
+  private clientId: number | undefined
 
-  constructor(redis: RedisClient, name: string) {
+  constructor(
+    private readonly redis: RedisClient,
+    name: string,
+  ) {
     this.connection = duplicateRedis(redis, name)
+    // The id changes with every reconnect.
+    this.connection.on('ready', () => {
+      this.clientId = undefined
+      ;(this.connection as unknown as { client(sub: 'ID'): Promise<number> }).client('ID').then(
+        (id) => (this.clientId = id),
+        () => undefined,
+      )
+    })
   }
 
   async read(cursors: readonly InboxCursor[], count: number, waitMs: number): Promise<Array<InboxEntry[] | undefined>> {
     const args: Array<string | number> = ['COUNT', count]
-    if (waitMs > 0) args.push('BLOCK', Math.ceil(waitMs))
+    let wake: NodeJS.Timeout | undefined
+    if (waitMs > 0) {
+      args.push('BLOCK', Math.ceil(waitMs) + 1000)
+      const id = this.clientId
+      wake = setTimeout(() => {
+        if (id !== undefined) void (this.redis as unknown as { client(...a: Array<string | number>): Promise<unknown> }).client('UNBLOCK', id, 'TIMEOUT').catch(() => undefined)
+      }, waitMs)
+      // Without a client id yet, fall back to Redis' own (coarse) timeout.
+      if (id === undefined) args[args.length - 1] = Math.ceil(waitMs)
+    }
     args.push('STREAMS', ...cursors.map((c) => c.keys.inbox), ...cursors.map((c) => c.lastId))
-    const reply = await (this.connection.xread as unknown as XRead)(...args)
+    let reply: XReadReply | null
+    try {
+      reply = await (this.connection.xread as unknown as XRead)(...args)
+    } finally {
+      clearTimeout(wake)
+    }
     const byKey = new Map(reply ?? [])
     return cursors.map((c) => {
       const items = byKey.get(c.keys.inbox)
