@@ -9,6 +9,9 @@ import { TwinError } from './errors.ts'
 export const roles = ['ingest', 'worker', 'api'] as const
 export type Role = (typeof roles)[number]
 
+/** A value that does not parse; loadConfig adds the variable's name. */
+const invalid = (why: string) => new TwinError('TWIN_ERR_CONFIG', why)
+
 interface Setting<T> {
   env: string
   flag: string
@@ -19,20 +22,20 @@ interface Setting<T> {
 
 const int = (min: number, max: number) => (raw: string): number => {
   const value = Number(raw)
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`expected an integer from ${min} to ${max}`)
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`expected an integer from ${min} to ${max}`)
   return value
 }
 const str = (raw: string): string => raw
 const bool = (raw: string): boolean => {
   if (/^(1|true|yes|on)$/i.test(raw)) return true
   if (/^(0|false|no|off)$/i.test(raw)) return false
-  throw new Error('expected true or false')
+  throw invalid('expected true or false')
 }
 const optional = (raw: string): string | undefined => (raw === '' ? undefined : raw)
 const roleList = (raw: string): Role[] => {
   const list = raw.split(',').map((r) => r.trim()).filter(Boolean)
   const bad = list.filter((r) => !(roles as readonly string[]).includes(r))
-  if (bad.length || list.length === 0) throw new Error(`expected a comma-separated list of ${roles.join(', ')}`)
+  if (bad.length || list.length === 0) throw invalid(`expected a comma-separated list of ${roles.join(', ')}`)
   return list as Role[]
 }
 
@@ -42,7 +45,7 @@ export const settings = {
   mqttPort: { env: 'MQTT_PORT', flag: '--mqtt-port <port>', doc: 'Port of the embedded MQTT broker', default: 1883, parse: int(0, 65535) },
   mqttHost: { env: 'MQTT_HOST', flag: '--mqtt-host <host>', doc: 'Bind address of the embedded MQTT broker (0.0.0.0 lets devices on the network connect)', default: '127.0.0.1', parse: str },
   mqttProtocol: { env: 'MQTT_PROTOCOL', flag: '--mqtt-protocol <version>', doc: 'MQTT version spoken to an external broker: 4 (3.1.1) or 5', default: 5 as 4 | 5, parse: (raw: string): 4 | 5 => {
-    if (raw !== '4' && raw !== '5') throw new Error('expected 4 or 5')
+    if (raw !== '4' && raw !== '5') throw invalid('expected 4 or 5')
     return Number(raw) as 4 | 5
   } },
   mqttClientId: { env: 'MQTT_CLIENT_ID', flag: '--mqtt-client-id <id>', doc: 'Client id of the ingest subscriber on an external broker (persistent session)', default: 'twin-engine-ingest', parse: str },
@@ -50,7 +53,7 @@ export const settings = {
     const m = /^(\d+)\/(\d+)$/.exec(raw)
     const index = Number(m?.[1])
     const count = Number(m?.[2])
-    if (!m || count < 1 || index >= count) throw new Error('expected k/n with 0 <= k < n, e.g. 0/2')
+    if (!m || count < 1 || index >= count) throw invalid('expected k/n with 0 <= k < n, e.g. 0/2')
     return { index, count }
   } },
   mqttSharedGroup: { env: 'MQTT_SHARED_GROUP', flag: '--mqtt-shared-group <name>', doc: 'Subscribe through the shared subscription $share/<name>/… (only on brokers that route one device to one subscriber)', default: undefined as string | undefined, parse: optional },

@@ -77,9 +77,9 @@ export class WsSession {
   private onMessage(text: string, isBinary: boolean): void {
     let msg: Record<string, unknown>
     try {
-      if (isBinary) throw new Error('binary frames are not part of the protocol')
+      if (isBinary) throw new TwinError('TWIN_ERR_WS_BAD_MESSAGE', 'binary frames are not part of the protocol')
       const parsed: unknown = JSON.parse(text)
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('a message must be a JSON object')
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TwinError('TWIN_ERR_WS_BAD_MESSAGE', 'a message must be a JSON object')
       msg = parsed as Record<string, unknown>
     } catch (err) {
       this.error('TWIN_ERR_WS_BAD_MESSAGE', `not a protocol message: ${(err as Error).message}`)

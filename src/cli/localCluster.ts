@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../config.ts'
+import { TwinError } from '../errors.ts'
 import { startRedisOrInstall } from '../embedded/aptInstall.ts'
 import type { Logger } from '../observability/log.ts'
 
@@ -29,7 +30,7 @@ export async function runLocalCluster(config: Config, workers: number, log: Logg
   const health = `http://${config.httpHost}:${config.httpPort}/health`
   for (let i = 0; ; i++) {
     if ((await fetch(health).catch(() => null))?.ok) break
-    if (i > 200) throw new Error(`the front process did not answer ${health}`)
+    if (i > 200) throw new TwinError('TWIN_ERR_INTERNAL', `the front process did not answer ${health} within 20 s; its output is above`)
     await new Promise((r) => setTimeout(r, 100))
   }
   for (let i = 1; i <= workers; i++) {
