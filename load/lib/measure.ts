@@ -54,6 +54,7 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     throughput: Math.round(windowReceived / Math.max(1, inWindow.length)),
     latency: percentilesOf(measured.totalCount ? measured : totals.histogram),
     errors: totals.errors,
+    deadLetters: await target.deadLetters?.(),
     unmatched: target.sink ? undefined : totals.unmatched,
     cpuSecondsPerEvent: received ? sampler.cpuSeconds() / received : undefined,
     peakRssMb: Math.round(sampler.peakRssMb),

@@ -25,7 +25,14 @@ export interface Target {
   redisUrl?: string
   cluster?: LocalCluster
   engine?: EngineProcess
+  /** input the target refused so far */
+  deadLetters?(): Promise<number>
   stop(): Promise<void>
+}
+
+async function healthOf(url: string): Promise<Record<string, any> | null> {
+  const res = await fetch(url).catch(() => null)
+  return res?.ok ? ((await res.json()) as Record<string, any>) : null
 }
 
 /** Starts a reference script and waits for its `READY {json}` line. */
@@ -63,6 +70,10 @@ export async function engineTarget(env: Record<string, string>): Promise<Target>
     pids: () => [engine.child!.pid!, redisPid()],
     redisUrl: `redis://127.0.0.1:${redisPort()}`,
     engine,
+    deadLetters: async () => {
+      const h = await healthOf(`${engine.httpUrl}/health`)
+      return (h?.ingest?.deadLetters ?? 0) + (h?.worker?.deadLetters ?? 0)
+    },
     stop: () => engine.destroy(),
   }
 }
@@ -92,6 +103,7 @@ export async function inMemoryTarget(twinsDir: string): Promise<Target> {
     mqttUrl: `mqtt://127.0.0.1:${ready.mqttPort}`,
     wsUrl: `ws://127.0.0.1:${ready.httpPort}/ws`,
     pids: () => [child.pid!],
+    deadLetters: async () => (await healthOf(`http://127.0.0.1:${ready.httpPort}/health`))?.deadLetters ?? 0,
     stop: () => stopChild(child),
   }
 }
