@@ -50,23 +50,41 @@ export class ShardLeases {
     private readonly events: LeaseEvents,
   ) {}
 
-  get owned(): number[] {
-    return [...this.held.keys()]
-  }
-
   get intervalMs(): number {
     return Math.max(100, Math.min(1000, Math.floor(this.options.ttlMs / 3)))
   }
 
   start(): Promise<void> {
     this.timer = setInterval(() => {
-      this.renewing = this.renewing.then(() => this.renew())
+      this.renewing = this.renewing.then(() => this.round())
     }, this.intervalMs)
-    this.renewing = this.renew()
+    this.renewing = this.round()
     return this.renewing
   }
 
-  /** Heartbeat, hand over what is no longer ours, take or renew what is. */
+  /** The epoch this worker holds a shard under, if it does. */
+  epochOf(shard: number): number | undefined {
+    return this.held.get(shard)
+  }
+
+  /**
+   * Forgets a shard whose commit was refused (another worker took it): the
+   * next round asks Redis afresh instead of believing it still holds it.
+   */
+  forget(shard: number): void {
+    this.held.delete(shard)
+  }
+
+  /** One renewal round; a failure (Redis down) is logged and the next round retries. */
+  private async round(): Promise<void> {
+    try {
+      await this.renew()
+    } catch (err) {
+      this.options.log.warn({ err }, 'lease round failed; retrying next round')
+    }
+  }
+
+  /** Heartbeat, take or renew what is ours, then hand over what is no longer. */
   async renew(): Promise<void> {
     if (this.stopped) return
     const { workerId, shards, ttlMs, log } = this.options
@@ -80,6 +98,11 @@ export class ShardLeases {
     }
     this.rounds++
     const desired = new Set(desiredShards(workerId, this.live, shards))
+    // A worker that just joined waits one round before taking shards, so workers
+    // started together see each other first instead of grabbing and handing back.
+    const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
+    // Renew (and take) first: a slow hand-over below must not let our other leases expire.
+    if (wanted.length) await this.acquireAll(wanted)
     for (const shard of [...this.held.keys()]) {
       if (desired.has(shard)) continue
       await this.events.release(shard)
@@ -87,10 +110,10 @@ export class ShardLeases {
       await this.redis.releaseLease(this.keys.shard(shard).lease, workerId).catch(() => undefined)
       log.info({ shard }, 'shard handed over')
     }
-    // A worker that just joined waits one round before taking shards, so workers
-    // started together see each other first instead of grabbing and handing back.
-    const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
-    if (wanted.length === 0) return
+  }
+
+  private async acquireAll(wanted: number[]): Promise<void> {
+    const { workerId, ttlMs, log } = this.options
     const results = await Promise.allSettled(
       wanted.map((shard) => {
         const k = this.keys.shard(shard)
@@ -112,8 +135,13 @@ export class ShardLeases {
         this.events.lost(shard)
       }
       if (epoch > 0 && !this.stopped) {
-        this.held.set(shard, epoch)
-        await this.events.acquired(shard, epoch)
+        // Held only once the worker has taken it; if that fails, the next round tries again.
+        try {
+          await this.events.acquired(shard, epoch)
+          this.held.set(shard, epoch)
+        } catch (err) {
+          log.warn({ err, shard }, 'could not take over the shard; retrying next round')
+        }
       }
     }
   }

@@ -62,6 +62,12 @@ export class Worker {
   readonly cache: TwinCache
   readonly stats: WorkerStats = { applied: 0, deadLetters: 0, batches: 0, commitsRefused: 0 }
   private readonly owned = new Map<number, OwnedShard>()
+  /**
+   * The epoch each shard should run under, set before the (async) take-over
+   * reads Redis: a take-over that finishes after a newer one, or after the
+   * shard was dropped or handed over, must not install itself.
+   */
+  private readonly wanted = new Map<number, number>()
   private readonly leases: ShardLeases
   private readonly reader: InboxReader
   private running = false
@@ -99,11 +105,13 @@ export class Worker {
   }
 
   private async acquire(shard: number, epoch: number): Promise<void> {
+    this.wanted.set(shard, epoch)
     const keys = this.o.keys.shard(shard)
     const [cp, first] = await Promise.all([
       this.o.redis.hget(keys.meta, 'cp'),
       this.o.redis.zrange(keys.timers, '0', '0', 'WITHSCORES'),
     ])
+    if (this.wanted.get(shard) !== epoch) return
     this.cache.dropShard(shard)
     this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue: first[1] ? Number(first[1]) : Infinity })
     this.o.onOutbox?.(shard)
@@ -111,17 +119,14 @@ export class Worker {
 
   /** Stops reading a shard and waits until its batch in flight (if any) is committed. */
   private async release(shard: number): Promise<void> {
+    this.wanted.delete(shard)
     this.owned.delete(shard)
     await this.stepping.catch(() => undefined)
     this.cache.dropShard(shard)
   }
 
-  /** Live workers as of the last heartbeat. */
-  get liveWorkers(): string[] {
-    return this.leases.live
-  }
-
   private drop(shard: number, why: string): void {
+    this.wanted.delete(shard)
     if (!this.owned.delete(shard)) return
     this.cache.dropShard(shard)
     this.o.log.warn({ shard, why }, 'shard released')
@@ -134,15 +139,27 @@ export class Worker {
         await this.stepping
       } catch (err) {
         this.o.log.error({ err }, 'worker step failed; resuming every shard from its checkpoint')
-        await new Promise((r) => setTimeout(r, 500))
-        await this.resync().catch((e) => this.o.log.error({ err: e }, 'resync failed'))
+        await this.resync()
       }
     }
   }
 
-  /** After a failed step: nothing uncommitted is in the cache, so re-read positions only. */
+  /**
+   * After a failed step, read positions may be past uncommitted entries: forget
+   * them and re-read every shard's checkpoint (nothing uncommitted is in the
+   * cache), retrying until Redis answers.
+   */
   private async resync(): Promise<void> {
-    for (const s of [...this.owned.values()]) await this.acquire(s.shard, s.epoch)
+    this.owned.clear()
+    while (this.running) {
+      await new Promise((r) => setTimeout(r, 500))
+      try {
+        for (const [shard, epoch] of [...this.wanted]) if (!this.owned.has(shard)) await this.acquire(shard, epoch)
+        return
+      } catch (err) {
+        this.o.log.error({ err }, 'cannot re-read shard checkpoints; retrying')
+      }
+    }
   }
 
   /** One iteration: read, step, commit, notify. */
@@ -210,7 +227,8 @@ export class Worker {
     active.forEach((s, i) => {
       const commit = commits[i]!
       if (commit.status === 'rejected') {
-        this.o.log.error({ err: commit.reason as Error, shard: s.shard }, 'commit failed; the shard resumes from its checkpoint')
+        // Committed or not, we cannot tell: stop reading past it until its checkpoint is re-read.
+        if (this.owned.get(s.shard) === s) this.owned.delete(s.shard)
         failed.push(s)
         return
       }
@@ -220,7 +238,10 @@ export class Worker {
         this.stats.commitsRefused++
         const err = new TwinError('TWIN_ERR_STALE_EPOCH', `shard ${s.shard}: commit refused, epoch ${s.epoch} is stale (now ${value})`)
         this.o.log.warn({ shard: s.shard, code: err.code }, err.message)
-        if (this.owned.get(s.shard) === s) this.drop(s.shard, 'stale epoch')
+        if (this.owned.get(s.shard) === s) {
+          this.drop(s.shard, 'stale epoch')
+          this.leases.forget(s.shard)
+        }
         return
       }
       s.nextDue = Number(value) >= 0 ? Number(value) : Infinity
@@ -237,7 +258,7 @@ export class Worker {
       }
     })
     this.o.feed?.publish(this.id, views, derived)
-    // Committed or not, we cannot tell: re-read the checkpoint (it drops the shard's cache too).
-    for (const s of failed) if (this.owned.get(s.shard) === s) await this.acquire(s.shard, s.epoch)
+    // The loop's recovery re-reads every wanted shard's checkpoint (and drops its cache).
+    if (failed.length) throw (commits.find((c) => c.status === 'rejected') as PromiseRejectedResult).reason
   }
 }
