@@ -1,6 +1,6 @@
 import type { EventObject } from 'xstate'
 import type { TwinRegistry } from '../definitions/registry.ts'
-import type { ErrorCode } from '../errors.ts'
+import { TwinError, type ErrorCode } from '../errors.ts'
 import { splitTwinKey, twinKey } from '../store/keys.ts'
 import type { TwinCache } from './twinCache.ts'
 import type { LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
@@ -75,6 +75,8 @@ interface Working {
   /** the record as committed before this batch; null for a twin new in this batch */
   before: TwinRecord | null
   dirty: boolean
+  /** a new twin's initial step: its derived events count only if the twin is saved */
+  init?: StepResult
 }
 
 type Work = { at: number; entry: InboxEntry; timer?: undefined } | { at: number; timer: DueTimer; entry?: undefined }
@@ -121,26 +123,48 @@ export function processShardBatch(input: {
   // Stable sort: timers due at or before an event's time fire before it.
   work.sort((a, b) => a.at - b.at)
 
-  const load = (key: string, at: number): Working | null => {
+  /**
+   * The twin as this batch sees it: from the batch, the cache, Redis, or new.
+   * A twin that cannot be had (type gone, stored record unreadable by this
+   * definition) comes back as the error, and its input is dead-lettered
+   * instead of stopping the shard.
+   */
+  const load = (key: string, at: number): Working | TwinError => {
     let w = working.get(key)
     if (w) return w
     const { type, id } = splitTwinKey(key)
     const driver = registry.driver(type)
-    if (!driver) return null
+    if (!driver) return new TwinError('TWIN_ERR_UNKNOWN_TYPE', `twin type "${type}" is no longer defined`)
     const cached = cache.get(key)
     const stored = cached ? undefined : input.loaded.get(key)
-    if (cached) {
-      w = { twin: cached, before: cached.record, dirty: false }
-    } else if (stored) {
-      const record = JSON.parse(stored) as TwinRecord
-      w = { twin: { snapshot: driver.restore(record), record }, before: record, dirty: false }
-    } else {
-      const created = driver.create(id, at)
-      w = { twin: { snapshot: created.snapshot, record: created.record }, before: null, dirty: false }
-      collectDerived(key, `${key}@${at}:init`, created)
+    try {
+      if (cached) {
+        w = { twin: cached, before: cached.record, dirty: false }
+      } else if (stored) {
+        const record = JSON.parse(stored) as TwinRecord
+        w = { twin: { snapshot: driver.restore(record), record }, before: record, dirty: false }
+      } else {
+        const created = driver.create(id, at)
+        w = { twin: { snapshot: created.snapshot, record: created.record }, before: null, dirty: false, init: created }
+      }
+    } catch (err) {
+      if (err instanceof TwinError) return err
+      return new TwinError('TWIN_ERR_DEFINITION', `stored twin ${key} cannot be restored by "${type}" version ${driver.definition.version}: ${(err as Error).message}`)
     }
     working.set(key, w)
     return w
+  }
+
+  /** Records an applied step: the twin will be saved, with its derived events. */
+  const applied = (w: Working, key: string, idBase: string, result: StepResult) => {
+    if (w.init) {
+      collectDerived(key, `${key}@${w.init.record.u}:init`, w.init)
+      w.init = undefined
+    }
+    w.twin = { snapshot: result.snapshot, record: result.record }
+    w.dirty = true
+    views.push(toView(key, result.record))
+    collectDerived(key, idBase, result)
   }
 
   const collectDerived = (key: string, idBase: string, result: StepResult) => {
@@ -161,35 +185,34 @@ export function processShardBatch(input: {
       const { entry } = item
       const key = twinKey(entry.type, entry.twinId)
       const w = load(key, item.at)
-      if (!w) {
-        deadLetter('TWIN_ERR_UNKNOWN_TYPE', `twin type "${entry.type}" is no longer defined`, key, entry.event, entry.payload)
+      if (w instanceof TwinError) {
+        deadLetter(w.code, w.message, key, entry.event, entry.payload)
         continue
       }
-      const payload = JSON.parse(entry.payload) as Record<string, unknown>
-      const result = registry.driver(entry.type)!.step(w.twin, { ...payload, type: entry.event, at: item.at })
+      const result = registry.driver(entry.type)!.step(w.twin, { ...(JSON.parse(entry.payload) as object), type: entry.event, at: item.at })
       if (result.error) {
         deadLetter(result.error.code, result.error.message, key, entry.event, entry.payload)
         continue
       }
-      w.twin = { snapshot: result.snapshot, record: result.record }
-      w.dirty = true
-      views.push(toView(key, result.record))
-      collectDerived(key, entry.id, result)
+      applied(w, key, entry.id, result)
     } else {
       const { timer } = item
       const bar = timer.member.indexOf('|')
       const key = timer.member.slice(0, bar)
+      const timerId = timer.member.slice(bar + 1)
       const w = load(key, item.at)
-      const result = w && registry.driver(splitTwinKey(key).type)!.fire(w.twin, timer.member.slice(bar + 1), timer.due)
-      if (!w || !result) {
-        // Cancelled or re-armed since it was read, or its type is gone: just drop the entry.
-        if (!w || !(timer.member.slice(bar + 1) in w.twin.record.t)) staleTimers.push(timer.member)
+      if (w instanceof TwinError) {
+        deadLetter(w.code, w.message, key, timerId, '')
+        staleTimers.push(timer.member)
         continue
       }
-      w.twin = { snapshot: result.snapshot, record: result.record }
-      w.dirty = true
-      views.push(toView(key, result.record))
-      collectDerived(key, `${timer.member}@${timer.due}`, result)
+      const result = registry.driver(splitTwinKey(key).type)!.fire(w.twin, timerId, timer.due)
+      if (!result) {
+        // Cancelled or re-armed since it was read: drop the entry unless it is pending under a new due time.
+        if (!(timerId in w.twin.record.t)) staleTimers.push(timer.member)
+        continue
+      }
+      applied(w, key, `${timer.member}@${timer.due}`, result)
     }
   }
 

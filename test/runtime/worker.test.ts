@@ -107,4 +107,18 @@ describe('worker: inbox -> twins -> atomic commit', () => {
     })
     expect(twin.context).toMatchObject({ count: 2, lastSeq: 2, dupes: 0 })
   })
+
+  it('dead-letters input for a stored twin its definition can no longer restore, and keeps the shard going', async () => {
+    p = await startPipeline()
+    const shard = shardOf(twinKey('counter', 'old'), p.shards)
+    // A record written by an older definition, in a state this one does not have.
+    await p.redis.hset(p.keys.shard(shard).twins, 'counter/old', JSON.stringify({ v: 'retired', c: {}, r: 7, u: 0, t: {}, d: 0 }))
+    await inc('old', 1)
+    await inc('fine', 1)
+    const dead = await waitFor('a dead letter', async () => (await listDeadLetters(p.redis, p.keys, p.shards, 10))[0])
+    expect(dead).toMatchObject({ code: 'TWIN_ERR_DEFINITION', twin: 'counter/old', event: 'inc', src: 'worker' })
+    expect(dead.reason).toContain('cannot be restored')
+    await waitFor('other twins still applied', async () => (await p.store.get('counter', 'fine'))?.rev === 1)
+    expect((await p.store.get('counter', 'old'))?.rev).toBe(7)
+  })
 })
