@@ -59,7 +59,11 @@ export const settings = {
   mqttSharedGroup: { env: 'MQTT_SHARED_GROUP', flag: '--mqtt-shared-group <name>', doc: 'Subscribe through the shared subscription $share/<name>/… (only on brokers that route one device to one subscriber)', default: undefined as string | undefined, parse: optional },
   redisUrl: { env: 'REDIS_URL', flag: '--redis-url <url>', doc: 'Redis to use (redis://host:port/db). Unset: start a managed local redis-server', default: undefined as string | undefined, parse: optional },
   redisCluster: { env: 'REDIS_CLUSTER', flag: '--redis-cluster', doc: 'REDIS_URL is a Redis Cluster: a comma-separated list of seed nodes', default: false, parse: bool },
-  keyPrefix: { env: 'KEY_PREFIX', flag: '--key-prefix <prefix>', doc: 'Prefix of every Redis key, so several engines can share one Redis', default: '', parse: str },
+  keyPrefix: { env: 'KEY_PREFIX', flag: '--key-prefix <prefix>', doc: 'Prefix of every Redis key, so several engines can share one Redis', default: '', parse: (raw: string) => {
+    // Braces would replace the {tw:N} hash tag and put every shard in one cluster slot.
+    if (/[{}\s]/.test(raw)) throw invalid('a key prefix cannot contain braces or spaces')
+    return raw
+  } },
   dataDir: { env: 'DATA_DIR', flag: '--data-dir <dir>', doc: 'Where the managed redis-server keeps its data (AOF)', default: '.data', parse: str },
   autoInstallRedis: { env: 'AUTO_INSTALL_REDIS', flag: '--no-auto-install-redis', doc: 'When redis-server is missing on Debian/Ubuntu and we are root, install it with apt-get', default: true, parse: bool },
   httpPort: { env: 'HTTP_PORT', flag: '--http-port <port>', doc: 'HTTP and WebSocket port', default: 8080, parse: int(0, 65535) },

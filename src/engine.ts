@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api/app.ts'
 import { systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
-import { loadTwinRegistry } from './definitions/registry.ts'
+import { loadTwinRegistry, type TwinRegistry } from './definitions/registry.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/broker.ts'
 import { startRedisOrInstall } from './embedded/aptInstall.ts'
 import type { ManagedRedis } from './embedded/redisServer.ts'
@@ -17,6 +17,7 @@ import { ChangeFeedPublisher, subscribeChangeFeed } from './runtime/changeFeed.t
 import { TwinError } from './errors.ts'
 import { OutboxRelay } from './runtime/outboxRelay.ts'
 import { Worker } from './runtime/worker.ts'
+import { DEVICE_TYPES } from './sim/devices.ts'
 import { startFleet, type Fleet } from './sim/fleet.ts'
 import { ensureShardCount } from './store/clusterMeta.ts'
 import { Keys } from './store/keys.ts'
@@ -81,8 +82,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       broker = await startEmbeddedBroker({
         port: config.mqttPort,
         host: config.mqttHost,
-        // In-process ingest: the device's PUBACK waits for the Redis write.
-        intercept: roles.has('ingest') ? (_client, topic, payload) => (topic.startsWith('devices/') ? ingestor.fromMqtt(topic, payload) : undefined) : undefined,
+        // In-process ingest: the device's PUBACK waits for the Redis write. Device
+        // topics (devices/… and any custom template) are ingested; others pass.
+        intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
         logger: log,
       })
       stops.push(() => broker!.close())
@@ -105,7 +107,8 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     let worker: Worker | undefined
     if (roles.has('worker')) {
       const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
-      stops.push(() => publisher.endAsync())
+      // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
+      stops.push(() => publisher.endAsync(true))
       const relay = new OutboxRelay(redis, keys, publisher, log)
       stops.push(() => relay.stop())
       worker = new Worker({
@@ -116,6 +119,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         outboxMaxLen: config.outboxMaxLen,
         deadLetterMaxLen: config.deadLetterMaxLen,
         onOutbox: (shard) => relay.notify(shard),
+        onAcquire: (shard) => relay.resume(shard),
         feed: new ChangeFeedPublisher(redis, keys),
       })
       await worker.start()
@@ -157,7 +161,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 
     let fleet: Fleet | undefined
     if (config.demo && broker) {
-      fleet = await startFleet({ url: mqttUrl, types: registry.types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
+      // The simulators cover the shipped twin types; custom types get no demo devices.
+      const types = registry.types.filter((t) => DEVICE_TYPES.includes(t))
+      fleet = await startFleet({ url: mqttUrl, types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
       stops.push(() => fleet!.stop())
     }
 
@@ -167,4 +173,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     await stop()
     throw err
   }
+}
+
+/** A topic the engine ingests: under devices/, or matching a twin's own topic template. */
+function isDeviceTopic(registry: TwinRegistry, topic: string): boolean {
+  return topic.startsWith('devices/') || (topic.length <= 512 && registry.matchTopic(topic.split('/')) !== null)
 }

@@ -33,14 +33,24 @@ export class OutboxRelay {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * A shard (re)gained: forget how far this process had got (another worker
+   * may have relayed since), and catch up from the shard's own mark.
+   */
+  resume(shard: number): void {
+    this.marks.delete(shard)
+    this.notify(shard)
+  }
+
   notify(shard: number): void {
     this.dirty.add(shard)
     if (!this.running && !this.stopped) this.running = this.drain().finally(() => (this.running = null))
   }
 
-  async stop(): Promise<void> {
+  /** Stops after the publish in flight, waiting at most `timeoutMs` (a broker that is down never acknowledges). */
+  async stop(timeoutMs = 3000): Promise<void> {
     this.stopped = true
-    await this.running
+    await Promise.race([this.running, new Promise((r) => setTimeout(r, timeoutMs).unref())])
   }
 
   private async drain(): Promise<void> {

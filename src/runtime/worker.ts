@@ -26,6 +26,8 @@ export interface WorkerOptions {
   deadLetterMaxLen: number
   /** called after a commit that wrote derived events to a shard's outbox */
   onOutbox?: (shard: number) => void
+  /** called when this worker takes over a shard (before it is processed) */
+  onAcquire?: (shard: number) => void
   /** publishes each step's committed changes to API processes elsewhere */
   feed?: { publish(workerId: string, views: readonly TwinView[], derived: readonly DerivedEvent[]): void }
 }
@@ -114,7 +116,7 @@ export class Worker {
     if (this.wanted.get(shard) !== epoch) return
     this.cache.dropShard(shard)
     this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue: first[1] ? Number(first[1]) : Infinity })
-    this.o.onOutbox?.(shard)
+    this.o.onAcquire?.(shard)
   }
 
   /** Stops reading a shard and waits until its batch in flight (if any) is committed. */
