@@ -18,8 +18,9 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/twin.js')
 export async function runLocalCluster(config: Config, workers: number, log: Logger): Promise<void> {
   const redis = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
   const children: ChildProcess[] = []
+  const shared = { REDIS_URL: redis.url, LOG_LEVEL: config.logLevel, HTTP_HOST: config.httpHost }
   const run = (name: string, env: Record<string, string>) => {
-    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, REDIS_URL: redis.url, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
+    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...shared, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
     children.push(child)
     log.info({ process: name, pid: child.pid }, 'started')
     child.on('exit', (code, signal) => log.warn({ process: name, pid: child.pid, code, signal }, 'exited'))

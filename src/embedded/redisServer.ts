@@ -20,7 +20,7 @@ export interface ManagedRedisOptions {
   port?: number
   logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
   appendfsync?: 'always' | 'everysec' | 'no'
-  /** The PATH searched for redis-server; the caller passes its own so this module reads no env. */
+  /** The PATH searched for redis-server (default: this process's PATH). */
   searchPath?: string
 }
 

@@ -49,7 +49,7 @@ export class Ingestor {
   /** An MQTT publish. Resolves when the event (or its dead letter) is in Redis. */
   async fromMqtt(topic: string, payload: Buffer): Promise<void> {
     try {
-      await this.accept(topic, payload, 'mqtt')
+      await this.accept(topic, payload)
     } catch (err) {
       if (!(err instanceof TwinError)) throw err
       await this.deadLetter(err, topic, payload, 'mqtt')
@@ -61,10 +61,10 @@ export class Ingestor {
    * gets it in the response, so it is not dead-lettered).
    */
   fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
-    return this.accept(`devices/${type}/${id}/${event}`, payload, 'api', { type, id, event })
+    return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event })
   }
 
-  private async accept(topic: string, payload: Buffer | string, src: string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
+  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
     const match = parts ?? this.parseTopic(topic)
     const definition = this.o.registry.get(match.type!)
     if (!definition) {

@@ -2,9 +2,10 @@ import { EventEmitter } from 'node:events'
 import type { DerivedEvent, TwinView } from './shardBatch.ts'
 
 /**
- * Change notices from workers to API fan-out, after each commit, in commit
- * order. In-process for now: the worker and the API run in one process
- * (roles split across processes arrive with scale-out, issue #3/#4).
+ * Change notices from workers to WebSocket fan-out within one process, after
+ * each commit, in commit order. A worker in this process publishes here
+ * directly; workers elsewhere arrive through the Redis change feed
+ * (changeFeed.ts).
  */
 export class ChangeBus {
   private readonly emitter = new EventEmitter()
