@@ -178,9 +178,7 @@ export class Worker {
     const entries = new Map<OwnedShard, InboxEntry[]>()
     shards.forEach((shard, i) => {
       const items = read[i]
-      if (!items?.length) return
-      entries.set(shard, items)
-      shard.lastId = items[items.length - 1]!.id
+      if (items?.length) entries.set(shard, items)
     })
 
     const now = clock.now()
@@ -194,7 +192,11 @@ export class Worker {
       const due: DueTimer[] = []
       for (let j = 0; j < flat.length; j += 2) due.push({ member: flat[j]!, due: Number(flat[j + 1]) })
       if (due.length) timers.set(s, due)
+      // More timers are due than one read takes: fire those first, and leave the
+      // shard's inbox for the next round, so no event overtakes an earlier timer.
+      if (due.length === batchSize) entries.delete(s)
     })
+    for (const [shard, items] of entries) shard.lastId = items[items.length - 1]!.id
 
     const active = shards.filter((s) => entries.has(s) || timers.has(s))
     if (active.length === 0) return
