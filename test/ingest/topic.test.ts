@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { TwinError } from '../../src/errors.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../../src/ingest/topic.ts'
+import { thrown } from '../support/thrown.ts'
 
 const levels = (topic: string) => topic.split('/')
-
-/** The TwinError a call throws (fails the test if it throws nothing or something else). */
-function thrown(fn: () => unknown): TwinError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(TwinError)
-    return err as TwinError
-  }
-  throw new Error('expected a TwinError, nothing was thrown')
-}
 
 describe('parseTopicTemplate: filters', () => {
   it('turns every placeholder of the default template into +', () => {

@@ -2,17 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { TwinError } from '../../src/errors.ts'
 import { ID_PATTERN, parsePayload, truncate, validateEvent } from '../../src/ingest/validate.ts'
 import counter from '../fixtures/twins/counter.ts'
-
-/** The TwinError a call throws (fails the test if it throws nothing or something else). */
-function thrown(fn: () => unknown): TwinError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(TwinError)
-    return err as TwinError
-  }
-  throw new Error('expected a TwinError, nothing was thrown')
-}
+import { thrown } from '../support/thrown.ts'
 
 describe('parsePayload', () => {
   it('parses a JSON object from a Buffer or a string', () => {
