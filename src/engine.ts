@@ -69,7 +69,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       stops.push(() => managed!.stop())
     }
     const redisUrl = config.redisUrl ?? managed!.url
-    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster)
+    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log)
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)

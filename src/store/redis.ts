@@ -1,4 +1,5 @@
 import { Cluster, Redis } from 'ioredis'
+import type { Logger } from 'pino'
 import { defineScripts, type ScriptCommands } from './scripts.ts'
 
 /** A standalone Redis or a Redis Cluster client, with the engine's scripts. */
@@ -14,7 +15,7 @@ export type RedisClient = (Redis | Cluster) & ScriptCommands
  * unchanged on Redis Cluster (an explicit ioredis pipeline must stay on one
  * node). Blocking reads (XREAD BLOCK) need a connection of their own: `duplicateRedis`.
  */
-export function connectRedis(url: string, name: string, cluster = false): RedisClient {
+export function connectRedis(url: string, name: string, cluster = false, log?: Logger): RedisClient {
   // Fail a command after a few reconnect attempts instead of queueing forever:
   // ingest must not PUBACK, and the shard loop must retry, not hang.
   const options = { connectionName: name, maxRetriesPerRequest: 3 }
@@ -22,6 +23,8 @@ export function connectRedis(url: string, name: string, cluster = false): RedisC
     ? new Cluster(url.split(',').map((node) => node.trim()), { enableAutoPipelining: true, redisOptions: options })
     : new Redis(url, { ...options, enableAutoPipelining: true })
   defineScripts(redis)
+  // ioredis reconnects by itself; say so in the log instead of as an unhandled error event.
+  if (log) redis.on('error', (err: Error) => log.warn({ err, connection: name }, 'Redis connection error; reconnecting'))
   return redis as RedisClient
 }
 
@@ -29,6 +32,7 @@ export function connectRedis(url: string, name: string, cluster = false): RedisC
 export function duplicateRedis(redis: RedisClient, name: string): RedisClient {
   const copy = redis instanceof Cluster ? redis.duplicate() : redis.duplicate({ connectionName: name, enableAutoPipelining: false })
   defineScripts(copy)
+  for (const listener of redis.listeners('error')) copy.on('error', listener as (err: Error) => void)
   return copy as RedisClient
 }
 
