@@ -8,9 +8,7 @@ const MAX_PAGE = 1000
 export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Params: { type: string; id: string } }>('/twins/:type/:id', async (request) => {
     const { type, id } = request.params
-    if (!ctx.registry.get(type)) {
-      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `no twin type "${type}"; known types: ${ctx.registry.types.join(', ')}`)
-    }
+    ctx.registry.require(type)
     const twin = await ctx.store.get(type, id)
     if (!twin) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
     return twin
@@ -34,9 +32,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { type, state, limit, cursor } = request.query
-      if (type !== undefined && !ctx.registry.get(type)) {
-        throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `no twin type "${type}"; known types: ${ctx.registry.types.join(', ')}`)
-      }
+      if (type !== undefined) ctx.registry.require(type)
       return ctx.store.list({ type, state, limit: limit ?? 100, cursor })
     },
   )

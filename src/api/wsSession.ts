@@ -99,9 +99,7 @@ export class WsSession {
   private subscribe(msg: Record<string, unknown>): void {
     const bad = (why: string) => new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `subscribe: ${why}`)
     const { type, ids, events } = msg
-    if (typeof type !== 'string' || !this.ctx.registry.get(type)) {
-      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `subscribe: unknown twin type ${JSON.stringify(type)}; known types: ${this.ctx.registry.types.join(', ')}`)
-    }
+    const definition = this.ctx.registry.require(type)
     if (ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every((i) => typeof i === 'string'))) {
       throw bad(`ids must be an array of at most ${MAX_IDS} strings`)
     }
@@ -114,7 +112,12 @@ export class WsSession {
       id,
       changePrefix: `{"op":"change","sub":${JSON.stringify(id)},"twin":`,
       eventPrefix: `{"op":"event","sub":${JSON.stringify(id)},"event":`,
-      type, ids: ids ? new Set(ids as string[]) : null, events: events === true, pending: [], sent: new Map() }
+      type: definition.type,
+      ids: ids ? new Set(ids as string[]) : null,
+      events: events === true,
+      pending: [],
+      sent: new Map(),
+    }
     this.subs.set(id, sub)
     this.sendInitialState(sub).catch((err: Error) => {
       this.subs.delete(id)

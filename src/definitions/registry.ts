@@ -31,6 +31,16 @@ export class TwinRegistry {
     return this.byType.get(type)
   }
 
+  /** The definition of `type`, or TWIN_ERR_UNKNOWN_TYPE naming the known types. */
+  require(type: unknown): TwinDefinition {
+    const definition = typeof type === 'string' ? this.byType.get(type) : undefined
+    if (!definition) {
+      const shown = typeof type === 'string' ? type.slice(0, 64) : String(type)
+      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `no twin type "${shown}"; known types: ${this.types.join(', ')}`)
+    }
+    return definition
+  }
+
   driver(type: string): TwinDriver | undefined {
     return this.drivers.get(type)
   }

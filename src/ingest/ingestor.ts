@@ -66,10 +66,7 @@ export class Ingestor {
 
   private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
     const match = parts ?? this.parseTopic(topic)
-    const definition = this.o.registry.get(match.type!)
-    if (!definition) {
-      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `no twin type "${truncate(match.type ?? '')}"; known types: ${this.o.registry.types.join(', ')}`)
-    }
+    const definition = this.o.registry.require(match.type)
     const body = parsePayload(payload, this.o.maxPayloadBytes)
     validateEvent(definition, match.id, match.event, body)
     const key = twinKey(definition.type, match.id)

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { Keys } from '../store/keys.ts'
-import { splitTwinKey } from '../store/keys.ts'
+import { splitTwinKey, streamFields } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { DerivedEvent } from './shardBatch.ts'
 
@@ -60,9 +60,9 @@ export class OutboxRelay {
       try {
         if ((await this.relay(shard)) === RELAY_BATCH) this.dirty.add(shard)
       } catch (err) {
+        // Retry this shard in a second; the others go on meanwhile.
         this.log.warn({ err, shard }, 'outbox relay failed; retrying')
-        await new Promise((r) => setTimeout(r, 1000))
-        this.dirty.add(shard)
+        setTimeout(() => this.notify(shard), 1000).unref()
       }
     }
   }
@@ -89,8 +89,7 @@ export class OutboxRelay {
 
 /** Outbox stream fields (id, k, n, d, at) -> the derived event. */
 export function outboxEntryToEvent(fields: string[]): DerivedEvent {
-  const f: Record<string, string> = {}
-  for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+  const f = streamFields(fields)
   const { type, id } = splitTwinKey(f.k!)
   return { id: f.id!, type, twinId: id, name: f.n!, at: Number(f.at), data: JSON.parse(f.d!) as Record<string, unknown> }
 }

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors.ts'
-import { shardRange, type Keys } from './keys.ts'
+import { shardRange, streamFields, type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
 
 /** A refused input, as listed by `GET /dead-letters`. */
@@ -33,8 +33,7 @@ export async function listDeadLetters(redis: RedisClient, keys: Keys, shards: nu
   const all: DeadLetter[] = []
   results.forEach((entries, shard) => {
     for (const [id, fields] of entries) {
-      const f: Record<string, string> = {}
-      for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+      const f = streamFields(fields)
       all.push({
         id,
         at: Number(id.slice(0, id.indexOf('-'))),

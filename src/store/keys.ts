@@ -68,6 +68,13 @@ export class Keys {
   }
 }
 
+/** A stream entry's flat field list (`[name, value, …]`) as an object. */
+export function streamFields(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!
+  return out
+}
+
 /** 0 .. shards-1 */
 export function shardRange(shards: number): number[] {
   return Array.from({ length: shards }, (_, i) => i)
