@@ -32,6 +32,9 @@ function toEntries(items: Array<[string, string[]]>): InboxEntry[] {
  * reader ends the wait itself with `CLIENT UNBLOCK … TIMEOUT` from the main
  * connection, on time.
  */
+/** Waits this long or longer end on Redis' own (100 ms-grained) BLOCK timeout. */
+const COARSE_WAIT_MS = 100
+
 class BlockingInboxReader implements InboxReader {
   private readonly connection: RedisClient
   private clientId: number | undefined
@@ -54,7 +57,10 @@ class BlockingInboxReader implements InboxReader {
   async read(cursors: readonly InboxCursor[], count: number, waitMs: number): Promise<Array<InboxEntry[] | undefined>> {
     const args: Array<string | number> = ['COUNT', count]
     let wake: NodeJS.Timeout | undefined
-    if (waitMs > 0) {
+    if (waitMs >= COARSE_WAIT_MS) {
+      // No timer due within the wait: Redis' own timeout is precise enough.
+      args.push('BLOCK', Math.ceil(waitMs))
+    } else if (waitMs > 0) {
       args.push('BLOCK', Math.ceil(waitMs) + 1000)
       const id = this.clientId
       wake = setTimeout(() => {
