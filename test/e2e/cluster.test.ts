@@ -77,7 +77,7 @@ describe('several worker processes (chaos)', () => {
       const twin = await waitFor(`${id} at ${sent}`, async () => {
         const tw = await cluster!.front.get(`/twins/counter/${id}`)
         return tw?.context.count >= sent ? tw : null
-      }, 20_000)
+      }, 40_000)
       expect(twin.context).toEqual(expect.objectContaining({ count: sent, lastSeq: sent, gaps: 0, dupes: 0 }))
     }
     const derived = await derivedSeqs(cluster, 64)
@@ -87,7 +87,7 @@ describe('several worker processes (chaos)', () => {
       expect(Math.max(...seqs)).toBe(t.sent.get(id))
     }
     expect(Math.min(...t.sent.values())).toBeGreaterThan(20)
-  }, 90_000)
+  }, 150_000)
 
   it('fences a paused worker: after SIGSTOP past its lease and SIGCONT, its late commits are refused', async () => {
     cluster = new LocalCluster()
@@ -104,12 +104,12 @@ describe('several worker processes (chaos)', () => {
     const twin = await waitFor('the new owner applied them', async () => {
       const tw = await cluster!.front.get('/twins/counter/f1')
       return tw?.rev === 20 ? tw : null
-    }, 20_000)
+    }, 40_000)
     expect(twin.context).toMatchObject({ count: 20, dupes: 0 })
 
     await cluster.kill(0, 'SIGCONT')
     await waitFor('the paused worker tried to commit and was refused', () => cluster!.workers[0]!.output.includes('TWIN_ERR_STALE_EPOCH'), 10_000)
     await sleep(500)
     expect(await cluster.front.get('/twins/counter/f1')).toMatchObject({ rev: 20, context: { count: 20, lastSeq: 20, gaps: 0, dupes: 0 } })
-  }, 60_000)
+  }, 120_000)
 })

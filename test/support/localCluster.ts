@@ -23,7 +23,9 @@ export class LocalCluster {
   private readonly dir = mkdtempSync(join(tmpdir(), 'twin-cluster-'))
 
   constructor(env: Record<string, string> = {}) {
-    this.env = { KEY_PREFIX: `c${randomUUID().slice(0, 8)}:`, REDIS_CLUSTER: String(this.shared), ...env }
+    // LEASE_TTL_MS: short enough for quick failover in tests, long enough that two
+    // clusters sharing two cores (both test projects at once) keep their leases.
+    this.env = { KEY_PREFIX: `c${randomUUID().slice(0, 8)}:`, REDIS_CLUSTER: String(this.shared), LEASE_TTL_MS: '2000', ...env }
   }
 
   async start(workers: number): Promise<void> {
@@ -44,7 +46,6 @@ export class LocalCluster {
         MQTT_PROTOCOL: '4',
         TWIN_ROLES: 'worker',
         TWINS_DIR: FIXTURE_TWINS,
-        LEASE_TTL_MS: '1000',
         LOG_LEVEL: 'warn',
         ...this.env,
       },
@@ -58,7 +59,7 @@ export class LocalCluster {
   }
 
   /** Waits until `n` workers are live and every shard is with the owner rendezvous hashing gives it. */
-  async waitForWorkers(n: number, timeoutMs = 20_000): Promise<void> {
+  async waitForWorkers(n: number, timeoutMs = 45_000): Promise<void> {
     await waitFor(`${n} live workers owning their shards`, async () => {
       const status = await this.front.get('/cluster')
       if (!status || status.workers.length !== n) return false
