@@ -240,7 +240,8 @@ describe('mosquitto -> startMqttIngest -> ingestor -> worker', () => {
     const first = await ingestFrom(mq.url, clientId)
     const dev = await device(mq.url, 'dev-burst', 5)
 
-    const N = 3000
+    // Large enough that the close lands mid-burst even when ingest is fast.
+    const N = 10_000
     const publishes: Promise<unknown>[] = []
     for (let seq = 1; seq <= N; seq++) publishes.push(dev.publishAsync('devices/counter/burst/inc', seqPayload(seq), { qos: 1 }))
     // Close while messages are still arriving and being written.
