@@ -8,8 +8,8 @@ export interface LeaseEvents {
   acquired(shard: number, epoch: number): Promise<void> | void
   /** this worker lost a shard it held (lease expired and taken): stop at once */
   lost(shard: number): void
-  /** this worker should hand a shard over: resolve once no commit for it can follow */
-  release(shard: number): Promise<void>
+  /** this worker should hand shards over: resolve once no commit for them can follow */
+  release(shards: number[]): Promise<void>
 }
 
 export interface LeaseOptions {
@@ -103,13 +103,13 @@ export class ShardLeases {
     const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
     // Renew (and take) first: a slow hand-over below must not let our other leases expire.
     if (wanted.length) await this.acquireAll(wanted)
-    for (const shard of [...this.held.keys()]) {
-      if (desired.has(shard)) continue
-      await this.events.release(shard)
-      this.held.delete(shard)
-      await this.redis.releaseLease(this.keys.shard(shard).lease, workerId).catch(() => undefined)
-      log.info({ shard }, 'shard handed over')
-    }
+    // All at once: the worker stops reading them and waits for its step in flight once.
+    const leaving = [...this.held.keys()].filter((shard) => !desired.has(shard))
+    if (leaving.length === 0) return
+    await this.events.release(leaving)
+    for (const shard of leaving) this.held.delete(shard)
+    await Promise.allSettled(leaving.map((shard) => this.redis.releaseLease(this.keys.shard(shard).lease, workerId)))
+    log.info({ shards: leaving }, 'shards handed over')
   }
 
   private async acquireAll(wanted: number[]): Promise<void> {

@@ -83,7 +83,7 @@ export class Worker {
     this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log }, {
       acquired: (shard, epoch) => this.acquire(shard, epoch),
       lost: (shard) => this.drop(shard, 'lease lost'),
-      release: (shard) => this.release(shard),
+      release: (shards) => this.release(shards),
     })
   }
 
@@ -119,12 +119,14 @@ export class Worker {
     this.o.onAcquire?.(shard)
   }
 
-  /** Stops reading a shard and waits until its batch in flight (if any) is committed. */
-  private async release(shard: number): Promise<void> {
-    this.wanted.delete(shard)
-    this.owned.delete(shard)
+  /** Stops reading shards and waits until the batch in flight (if any) is committed. */
+  private async release(shards: number[]): Promise<void> {
+    for (const shard of shards) {
+      this.wanted.delete(shard)
+      this.owned.delete(shard)
+    }
     await this.stepping.catch(() => undefined)
-    this.cache.dropShard(shard)
+    for (const shard of shards) this.cache.dropShard(shard)
   }
 
   private drop(shard: number, why: string): void {

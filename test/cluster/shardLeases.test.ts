@@ -11,7 +11,7 @@ function recorder(overrides: Partial<LeaseEvents> = {}) {
   const events: LeaseEvents = {
     acquired: (shard, epoch) => void owned.set(shard, epoch),
     lost: (shard) => void owned.delete(shard),
-    release: async (shard) => void owned.delete(shard),
+    release: async (shards) => shards.forEach((shard) => owned.delete(shard)),
     ...overrides,
   }
   return { owned, events }

@@ -15,11 +15,11 @@ async function balanced(workers: Worker[]): Promise<void> {
     const owned = workers.map((w) => w.ownedShards)
     const all = owned.flat().sort((a, b) => a - b)
     return owned.every((o) => o.length > 0) && JSON.stringify(all) === JSON.stringify(allShards(p.shards))
-  })
+  }, 30_000)
 }
 
 describe('several workers on one Redis', () => {
-  it('split the shards by rendezvous hashing, hand them over gracefully, and apply every event exactly once', async () => {
+  it('split the shards by rendezvous hashing, hand them over gracefully, and apply every event exactly once', { timeout: 120_000 }, async () => {
     p = await startPipeline({ leaseTtlMs: 1500, shards: 16 })
     const ids = Array.from({ length: 20 }, (_, i) => `c${i}`)
     let seq = 0
