@@ -56,11 +56,17 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
   // One for a torn-down connection is dropped, since the broker redelivers that message.
   let connection = 0
   let closing = false
+  // Messages that arrived while closing: their PUBACK is swallowed so the broker keeps them.
+  const unacked = new Set<number>()
   client.on('close', () => connection++)
 
   const internal = client as unknown as { _sendPacket: SendPacket }
   const send = internal._sendPacket.bind(client)
   internal._sendPacket = (packet, cb, ...rest) => {
+    if (packet.cmd === 'puback' && packet.messageId !== undefined && unacked.delete(packet.messageId)) {
+      cb?.()
+      return
+    }
     const entry = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined
     if (!entry) return send(packet, cb, ...rest)
     held.delete(packet.messageId!)
@@ -83,8 +89,13 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
   }
   const partition = o.partition ?? { index: 0, count: 1 }
   client.handleMessage = (packet, callback) => {
-    // While closing, take nothing new: without a PUBACK the broker keeps it for the next session.
-    if (closing) return
+    // While closing, take nothing new: without a PUBACK the broker keeps it for
+    // the next session. The callback still runs, so mqtt.js keeps parsing and
+    // the connection can end cleanly.
+    if (closing) {
+      if (packet.messageId !== undefined) unacked.add(packet.messageId)
+      return callback()
+    }
     // Another ingest process owns this device: acknowledge and leave it to that one.
     if (partition.count > 1 && o.ingestor.partitionOf(packet.topic, partition.count) !== partition.index) return callback()
     const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
@@ -110,7 +121,10 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     client,
     close: async () => {
       closing = true
-      while (inflight.size) await Promise.allSettled([...inflight])
+      // Bounded: a PUBACK that never gets written (connection gone) must not hang shutdown;
+      // the broker then redelivers that message.
+      const deadline = Date.now() + 10_000
+      while (inflight.size && Date.now() < deadline) await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, 100))])
       await client.endAsync()
     },
   }

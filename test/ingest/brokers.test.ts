@@ -237,16 +237,25 @@ describe('mosquitto -> startMqttIngest -> ingestor -> worker', () => {
     const mq = await startMosquitto()
     cleanups.push(() => mq.stop())
     const clientId = `ingest-test-${randomUUID().slice(0, 8)}`
-    const first = await ingestFrom(mq.url, clientId)
+    // The close starts from inside the 300th message's ingest, so it lands mid-burst however fast ingest is.
+    let closing: Promise<void> | undefined
+    let seen = 0
+    const real = pipeline().ingestor
+    const tripwire = {
+      partitionOf: real.partitionOf.bind(real),
+      fromMqtt: (topic: string, payload: Buffer) => {
+        if (++seen === 300) closing = first.close()
+        return real.fromMqtt(topic, payload)
+      },
+    } as unknown as typeof real
+    const first = await startMqttIngest({ url: mq.url, clientId, protocolVersion: 5, filters: pipeline().registry.filters, ingestor: tripwire, log: silentLog })
     const dev = await device(mq.url, 'dev-burst', 5)
 
-    // Large enough that the close lands mid-burst even when ingest is fast.
-    const N = 10_000
+    const N = 3000
     const publishes: Promise<unknown>[] = []
     for (let seq = 1; seq <= N; seq++) publishes.push(dev.publishAsync('devices/counter/burst/inc', seqPayload(seq), { qos: 1 }))
-    // Close while messages are still arriving and being written.
-    await waitFor('the burst under way', () => p!.ingestor.stats.accepted >= 300, 5_000)
-    await first.close()
+    await waitFor('the close under way', () => closing !== undefined, 10_000)
+    await closing
     const acceptedAtClose = p.ingestor.stats.accepted
     await Promise.all(publishes)
 
