@@ -212,7 +212,8 @@ function isPortFree(port: number): Promise<boolean> {
   })
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of ours with this pid is running. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

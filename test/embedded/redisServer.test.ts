@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isTwinError } from '../../src/errors.ts'
-import { startManagedRedis, type ManagedRedis } from '../../src/embedded/redisServer.ts'
+import { isAlive, startManagedRedis, type ManagedRedis } from '../../src/embedded/redisServer.ts'
 
 const started: ManagedRedis[] = []
 const dirs: string[] = []
@@ -31,15 +31,6 @@ function connect(url: string): Redis {
   const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   clients.push(c)
   return c
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 afterEach(async () => {
