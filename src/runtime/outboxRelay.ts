@@ -7,6 +7,13 @@ import type { DerivedEvent } from './shardBatch.ts'
 
 const RELAY_BATCH = 500
 
+/**
+ * Takes a batch of derived events from one shard's outbox, before the relay's
+ * mark moves past them: at least once, each event with its stable id. A sink
+ * that throws makes the relay retry the whole batch (all sinks) later.
+ */
+export type DerivedSink = (events: readonly DerivedEvent[]) => Promise<void>
+
 /** MQTT topic of a derived event. */
 export function derivedTopic(event: Pick<DerivedEvent, 'type' | 'twinId' | 'name'>): string {
   return `twins/${event.type}/${event.twinId}/events/${event.name}`
@@ -31,6 +38,7 @@ export class OutboxRelay {
     private readonly keys: Keys,
     private readonly mqtt: MqttClient,
     private readonly log: Logger,
+    private readonly sinks: readonly DerivedSink[] = [],
   ) {}
 
   /**
@@ -73,12 +81,11 @@ export class OutboxRelay {
     if (mark === undefined) mark = (await this.redis.hget(k.meta, 'relayed')) ?? ''
     const entries = (await this.redis.xrange(k.outbox, mark ? `(${mark}` : '-', '+', 'COUNT', RELAY_BATCH)) as Array<[string, string[]]>
     if (entries.length === 0) return 0
-    await Promise.all(
-      entries.map(([, f]) => {
-        const event = outboxEntryToEvent(f)
-        return this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 })
-      }),
-    )
+    const events = entries.map(([, f]) => outboxEntryToEvent(f))
+    await Promise.all([
+      ...events.map((event) => this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 })),
+      ...this.sinks.map((sink) => sink(events)),
+    ])
     mark = entries[entries.length - 1]![0]
     await this.redis.hset(k.meta, 'relayed', mark)
     this.marks.set(shard, mark)

@@ -3,7 +3,7 @@ import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError, type ErrorCode } from '../errors.ts'
 import { splitTwinKey, twinKey } from '../store/keys.ts'
 import type { TwinCache } from './twinCache.ts'
-import type { LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
+import type { CommandState, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
 
 /** One device event read from a shard inbox. */
 export interface InboxEntry {
@@ -31,6 +31,12 @@ export interface TwinView {
   context: unknown
   rev: number
   updatedAt: number
+  /** the state's XState tags, when it has any */
+  tags?: string[]
+  /** attributes, when set */
+  attributes?: Record<string, string>
+  /** device commands, when any was sent */
+  commands?: Record<string, CommandState>
 }
 
 /** An event a twin emitted, with a stable id for de-duplication (DESIGN.md decision 3). */
@@ -65,9 +71,14 @@ export function eventTime(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')))
 }
 
-export function toView(key: string, record: TwinRecord): TwinView {
+/** The app's view of a record; `tags` come from the live snapshot (readers without one restore it). */
+export function toView(key: string, record: TwinRecord, tags?: ReadonlySet<string>): TwinView {
   const { type, id } = splitTwinKey(key)
-  return { type, id, value: record.v, context: record.c, rev: record.r, updatedAt: record.u }
+  const view: TwinView = { type, id, value: record.v, context: record.c, rev: record.r, updatedAt: record.u }
+  if (tags?.size) view.tags = [...tags]
+  if (record.a) view.attributes = record.a
+  if (record.k) view.commands = record.k
+  return view
 }
 
 interface Working {
@@ -163,7 +174,7 @@ export function processShardBatch(input: {
     }
     w.twin = { snapshot: result.snapshot, record: result.record }
     w.dirty = true
-    views.push(toView(key, result.record))
+    views.push(toView(key, result.record, result.snapshot.tags))
     collectDerived(key, idBase, result)
   }
 

@@ -16,6 +16,49 @@ export interface TwinRecord {
   t: Record<string, [number, EventObject]>
   /** definition version that wrote this record */
   d: number
+  /** attributes (building, site, area…): set by `attributes` events, used to group twins for rules */
+  a?: Record<string, string>
+  /** device commands by name: the last one sent, desired vs. acknowledged (a device shadow) */
+  k?: Record<string, CommandState>
+  /** history: the last HISTORY_LENGTH transitions, oldest first */
+  h?: HistoryEntry[]
+  /** per source shard, the last outbox id applied from it (rule feeds and commands: exactly once) */
+  s?: Record<string, string>
+}
+
+/** The last command of one name sent to a twin's device. */
+export interface CommandState {
+  /** correlation id: the device acknowledges with it */
+  id: string
+  /** what was asked (the desired state) */
+  payload: Record<string, unknown>
+  status: 'pending' | 'acked' | 'rejected' | 'timedOut'
+  /** who asked: a rule actor or twin key, or 'api' */
+  by: string
+  sentAt: number
+  /** when it times out while pending */
+  due: number
+  /** when the device answered (acked or rejected) or it timed out */
+  doneAt?: number
+  /** the device's reason, when rejected */
+  reason?: string
+  /** what the device reported with its ack */
+  reported?: Record<string, unknown>
+}
+
+/** One transition in a twin's history: the answer to "why is elevator 12 in fault?". */
+export interface HistoryEntry {
+  /** revision after the step */
+  r: number
+  /** engine time */
+  at: number
+  /** event or timer that caused it */
+  e: string
+  /** state value before and after */
+  f: StateValue
+  t: StateValue
+  /** names of the derived events it emitted */
+  x?: string[]
 }
 
 /** An event as the machine sees it: the engine stamps the time in `at`. */

@@ -1,0 +1,97 @@
+import type { AnyStateMachine, StateValue } from 'xstate'
+import { TwinError } from '../errors.ts'
+import { TYPE_PATTERN } from './defineTwin.ts'
+
+/** What a rule's `groupBy` and input filters see of a source twin, after the step that fed the rule. */
+export interface RuleSourceTwin {
+  type: string
+  id: string
+  value: StateValue
+  context: any
+  /** the twin's attributes (building, site, area…), set over HTTP or by the device */
+  attributes: Record<string, string>
+}
+
+/**
+ * One stream of input for a rule: changes and/or derived events of one twin
+ * type. Every input is routed to the rule actor of the source twin's group.
+ */
+export interface RuleInput {
+  /** source twin type */
+  twin: string
+  /**
+   * Which changes of the source twin the rule receives as `<twin>.changed`:
+   * `'state'` when the state value changes (and when the twin joins the group),
+   * `'all'` on every applied change (context too), `'none'` (default) for none.
+   */
+  changes?: 'state' | 'all' | 'none'
+  /** derived events of the source twin the rule receives as `<twin>.<name>`; default none */
+  events?: string[]
+  /**
+   * The group (rule actor id) a source twin belongs to: the name of one of its
+   * attributes, or a function of the twin. A twin without a group (undefined,
+   * '' or not a valid id) feeds no rule actor.
+   */
+  groupBy: string | ((twin: RuleSourceTwin) => string | undefined)
+}
+
+/**
+ * Events a rule machine receives (besides its own timers). `at` is the engine
+ * time of the source step; `twinId` the source twin.
+ *
+ *   { type: 'elevator.changed', twinId, value, context, attributes, at }
+ *   { type: 'elevator.faulted', twinId, data: { …derived event fields }, value, context, attributes, at }
+ */
+export interface RuleFeedEvent {
+  type: string
+  twinId: string
+  value: StateValue
+  context: any
+  attributes: Record<string, string>
+  data?: Record<string, unknown>
+  at: number
+}
+
+/** What a rule author writes in `rules/<name>.ts`. */
+export interface RuleDefinitionInput {
+  /** Rule name, `[a-z][a-z0-9-]{0,63}`; shares the namespace of twin types (a rule actor is `<name>/<group>`). */
+  name: string
+  /** Bump when the machine or context shape changes incompatibly. */
+  version: number
+  description?: string
+  inputs: RuleInput[]
+  /**
+   * The XState v5 machine of one group. It receives `input: { type: <name>, id: <group> }`
+   * and RuleFeedEvents; delayed events become durable engine timers, `emit`
+   * produces derived events of the rule actor, `sendCommand` commands devices.
+   */
+  machine: AnyStateMachine
+}
+
+export interface RuleDefinition extends Readonly<RuleDefinitionInput> {
+  readonly kind: 'rule'
+}
+
+/** Validates a rule definition. Throws TWIN_ERR_DEFINITION. */
+export function defineRule(input: RuleDefinitionInput): RuleDefinition {
+  const fail = (why: string): never => {
+    throw new TwinError('TWIN_ERR_DEFINITION', `rule definition "${input?.name}": ${why}`)
+  }
+  if (typeof input?.name !== 'string' || !TYPE_PATTERN.test(input.name)) fail('name must match [a-z][a-z0-9-]{0,63}')
+  if (!Number.isInteger(input.version) || input.version < 1) fail('version must be a positive integer')
+  const machine = input.machine as Partial<AnyStateMachine> | undefined
+  if (typeof machine?.transition !== 'function' || typeof machine.resolveState !== 'function') {
+    fail('machine must be an XState v5 machine (createMachine or setup().createMachine)')
+  }
+  if (!Array.isArray(input.inputs) || input.inputs.length === 0) fail('inputs must list at least one source twin type')
+  for (const [i, source] of input.inputs.entries()) {
+    if (typeof source?.twin !== 'string' || !TYPE_PATTERN.test(source.twin)) fail(`inputs[${i}].twin must be a twin type`)
+    if (source.changes !== undefined && !['state', 'all', 'none'].includes(source.changes)) fail(`inputs[${i}].changes must be 'state', 'all' or 'none'`)
+    if (source.events !== undefined && (!Array.isArray(source.events) || source.events.some((e) => typeof e !== 'string'))) {
+      fail(`inputs[${i}].events must be a list of derived event names`)
+    }
+    if ((source.changes ?? 'none') === 'none' && !source.events?.length) fail(`inputs[${i}] takes neither changes nor events`)
+    if (typeof source.groupBy !== 'string' && typeof source.groupBy !== 'function') fail(`inputs[${i}].groupBy must be an attribute name or a function`)
+  }
+  return Object.freeze({ ...input, kind: 'rule' as const })
+}
