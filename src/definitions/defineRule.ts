@@ -1,6 +1,7 @@
 import type { AnyStateMachine, StateValue } from 'xstate'
 import { TwinError } from '../errors.ts'
-import { TYPE_PATTERN } from './defineTwin.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../ingest/topic.ts'
+import { TYPE_PATTERN, type TwinDefinition } from './defineTwin.ts'
 
 /** What a rule's `groupBy` and input filters see of a source twin, after the step that fed the rule. */
 export interface RuleSourceTwin {
@@ -94,4 +95,21 @@ export function defineRule(input: RuleDefinitionInput): RuleDefinition {
     if (typeof source.groupBy !== 'string' && typeof source.groupBy !== 'function') fail(`inputs[${i}].groupBy must be an attribute name or a function`)
   }
   return Object.freeze({ ...input, kind: 'rule' as const })
+}
+
+/**
+ * A rule as the runtime drives it: a twin definition with no device events
+ * (its input comes from the engine's routing, not from MQTT), so the same
+ * driver, store, timers and fencing serve both.
+ */
+export function ruleAsTwin(rule: RuleDefinition): TwinDefinition {
+  return Object.freeze({
+    type: rule.name,
+    version: rule.version,
+    description: rule.description,
+    machine: rule.machine,
+    events: {},
+    topic: parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE),
+    validators: new Map(),
+  })
 }

@@ -1,6 +1,7 @@
 import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject, type StateValue } from 'xstate'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { TwinError } from '../errors.ts'
+import { COMMAND_EVENT, type CommandEmit } from '../definitions/commands.ts'
 
 /** A twin as stored in Redis (one hash field per twin, JSON). Short keys: this is per device. */
 export interface TwinRecord {
@@ -72,6 +73,8 @@ export interface StepResult {
   snapshot: AnyMachineSnapshot
   record: TwinRecord
   emitted: EventObject[]
+  /** device commands the step asked for (`sendCommand`), taken out of `emitted` */
+  commands: CommandEmit[]
   error?: TwinError
 }
 
@@ -166,7 +169,7 @@ export class TwinDriver {
     const consumed: LiveTwin = { snapshot: twin.snapshot, record: { ...twin.record, t } }
     const result = this.step(consumed, { ...entry[1], at: due })
     if (result.accepted) return result
-    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [] }
+    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [], commands: [] }
   }
 
   private refuse(twin: LiveTwin, code: 'TWIN_ERR_EVENT_NOT_ACCEPTED' | 'TWIN_ERR_MACHINE_FAILED', message: string): StepResult {
@@ -175,6 +178,7 @@ export class TwinDriver {
       snapshot: twin.snapshot,
       record: twin.record,
       emitted: [],
+      commands: [],
       error: new TwinError(code, message, { state: twin.record.v }),
     }
   }
@@ -182,12 +186,16 @@ export class TwinDriver {
   private collect(prev: TwinRecord, snapshot: AnyMachineSnapshot, at: number, initial: boolean): StepResult {
     const timers = { ...prev.t }
     const emitted: EventObject[] = []
+    const commands: CommandEmit[] = []
     for (const action of this.actions) {
       const params = action.params ?? {}
       switch (action.type) {
-        case 'xstate.emit':
-          emitted.push(params.event as EventObject)
+        case 'xstate.emit': {
+          const event = params.event as EventObject
+          if (event.type !== COMMAND_EVENT) emitted.push(event)
+          else if ((event as CommandEmit).name) commands.push(event as CommandEmit)
           break
+        }
         case 'xstate.raise':
         case 'xstate.sendTo': {
           const delay = params.delay
@@ -217,6 +225,6 @@ export class TwinDriver {
       t: timers,
       d: this.definition.version,
     }
-    return { accepted: true, snapshot, record, emitted }
+    return { accepted: true, snapshot, record, emitted, commands }
   }
 }
