@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       bus.onChange(() => applied++)
       const worker = new Worker({
         redis, keys, registry, bus, clock: { now: () => Date.now() }, log, shards,
-        batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, outboxMaxLen: 100_000, deadLetterMaxLen: 1000,
+        batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
       })
       const r0 = cpu(redisPid)
       const c0 = process.cpuUsage()

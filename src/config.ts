@@ -69,6 +69,8 @@ export const settings = {
   httpPort: { env: 'HTTP_PORT', flag: '--http-port <port>', doc: 'HTTP and WebSocket port', default: 8080, parse: int(0, 65535) },
   httpHost: { env: 'HTTP_HOST', flag: '--http-host <host>', doc: 'HTTP and WebSocket bind address', default: '127.0.0.1', parse: str },
   twinsDir: { env: 'TWINS_DIR', flag: '--twins <dir>', doc: 'Folder of twin definitions', default: 'twins', parse: str },
+  rulesDir: { env: 'RULES_DIR', flag: '--rules <dir>', doc: 'Folder of rule definitions; a missing folder means no rules', default: 'rules', parse: str },
+  historyLength: { env: 'HISTORY_LENGTH', flag: '--history-length <n>', doc: 'Transitions kept in each twin record (state changes, emitted events, commands); 0 keeps none', default: 10, parse: int(0, 1000) },
   demo: { env: 'DEMO', flag: '--no-demo', doc: 'Run the demo fleet simulator (embedded broker only)', default: true, parse: bool },
   demoDevices: { env: 'DEMO_DEVICES', flag: '--demo-devices <n>', doc: 'Devices per twin type in the demo fleet', default: 20, parse: int(1, 100_000) },
   demoIntervalMs: { env: 'DEMO_INTERVAL_MS', flag: '--demo-interval-ms <ms>', doc: 'Mean time between two events of one demo device', default: 2000, parse: int(10, 3_600_000) },
@@ -77,7 +79,7 @@ export const settings = {
   batchSize: { env: 'BATCH_SIZE', flag: '--batch-size <n>', doc: 'Most inbox entries a worker reads per shard per step', default: 1000, parse: int(1, 100_000) },
   cacheSize: { env: 'TWIN_CACHE_SIZE', flag: '--twin-cache-size <n>', doc: 'Twins kept in memory per worker before the least recently used are passivated', default: 100_000, parse: int(1, 100_000_000) },
   leaseTtlMs: { env: 'LEASE_TTL_MS', flag: '--lease-ttl-ms <ms>', doc: 'Shard lease time to live; a dead worker loses its shards after this', default: 10_000, parse: int(500, 600_000) },
-  outboxMaxLen: { env: 'OUTBOX_MAXLEN', flag: '--outbox-maxlen <n>', doc: 'Derived events kept per shard outbox stream (approximate)', default: 100_000, parse: int(100, 100_000_000) },
+  outboxMaxLen: { env: 'OUTBOX_MAXLEN', flag: '--outbox-maxlen <n>', doc: 'Relayed outbox entries kept per shard for other consumers (approximate); entries not yet relayed are never trimmed', default: 100_000, parse: int(100, 100_000_000) },
   deadLetterMaxLen: { env: 'DEAD_LETTER_MAXLEN', flag: '--dead-letter-maxlen <n>', doc: 'Dead letters kept per shard (approximate); counts are kept forever', default: 10_000, parse: int(10, 10_000_000) },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
 } satisfies Record<string, Setting<unknown>>
@@ -109,5 +111,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const out = config as Config
   out.dataDir = resolve(out.dataDir)
   out.twinsDir = resolve(out.twinsDir)
+  out.rulesDir = resolve(out.rulesDir)
   return out
 }

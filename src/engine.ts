@@ -15,7 +15,7 @@ import { createLogger, type Logger } from './observability/log.ts'
 import { ChangeBus } from './runtime/changeBus.ts'
 import { ChangeFeedPublisher, subscribeChangeFeed } from './runtime/changeFeed.ts'
 import { TwinError } from './errors.ts'
-import { OutboxRelay } from './runtime/outboxRelay.ts'
+import { isCommandTopic, OutboxRelay } from './runtime/outboxRelay.ts'
 import { Worker } from './runtime/worker.ts'
 import { DEVICE_TYPES } from './sim/devices.ts'
 import { startFleet, type Fleet } from './sim/fleet.ts'
@@ -73,7 +73,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
-    const registry = await loadTwinRegistry(config.twinsDir)
+    const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)
     const bus = new ChangeBus()
     const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
 
@@ -109,14 +109,14 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
       // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
       stops.push(() => publisher.endAsync(true))
-      const relay = new OutboxRelay(redis, keys, publisher, log)
+      const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: config.outboxMaxLen })
       stops.push(() => relay.stop())
       worker = new Worker({
         redis, keys, registry, bus, clock, log, shards,
         batchSize: config.batchSize,
         cacheSize: config.cacheSize,
         leaseTtlMs: config.leaseTtlMs,
-        outboxMaxLen: config.outboxMaxLen,
+        historyLength: config.historyLength,
         deadLetterMaxLen: config.deadLetterMaxLen,
         onOutbox: (shard) => relay.notify(shard),
         onAcquire: (shard) => relay.resume(shard),
@@ -175,7 +175,8 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
   }
 }
 
-/** A topic the engine ingests: under devices/, or matching a twin's own topic template. */
+/** A topic the engine ingests: under devices/ (but not the commands it sends), or matching a twin's own topic template. */
 function isDeviceTopic(registry: TwinRegistry, topic: string): boolean {
+  if (isCommandTopic(topic)) return false
   return topic.startsWith('devices/') || (topic.length <= 512 && registry.matchTopic(topic.split('/')) !== null)
 }

@@ -16,6 +16,7 @@ export const ErrorCodes = {
   TWIN_ERR_PAYLOAD_SCHEMA: 'payload does not match the event schema',
   TWIN_ERR_EVENT_NOT_ACCEPTED: 'the twin machine has no transition for this event in its current state',
   TWIN_ERR_MACHINE_FAILED: 'the twin machine threw while handling the event',
+  TWIN_ERR_COMMAND_INVALID: 'a device command names no valid twin or command',
   // Apps.
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',

@@ -13,6 +13,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TWIN_ERR_PAYLOAD_RESERVED_FIELD: 400,
   TWIN_ERR_PAYLOAD_SCHEMA: 400,
   TWIN_ERR_BAD_TOPIC: 400,
+  TWIN_ERR_COMMAND_INVALID: 400,
 }
 
 /** Every error answer has the shape `{ error: { code, message, details? } }`. */

@@ -2,6 +2,7 @@ import type { AnyStateMachine } from 'xstate'
 import type { ValidateFunction } from 'ajv'
 import { TwinError } from '../errors.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../ingest/topic.ts'
+import { ENGINE_EVENTS } from './engineEvents.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 
 export type { JsonSchema }
@@ -28,12 +29,14 @@ export interface TwinDefinitionInput {
 
 export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
   readonly topic: TopicTemplate
-  /** Payload validator per declared event. */
+  /** Payload validator per accepted event: the declared ones and the engine's (attributes, ack). */
   readonly validators: ReadonlyMap<string, ValidateFunction>
 }
 
+const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
+
 export const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/
-const EVENT_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
+export const EVENT_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
 
 /** Validates a twin definition and prepares it for the engine. Throws TWIN_ERR_DEFINITION. */
 export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
@@ -52,12 +55,14 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
   const validators = new Map<string, ValidateFunction>()
   for (const [name, schema] of Object.entries(input.events)) {
     if (!EVENT_PATTERN.test(name)) fail(`event name "${name}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
+    if (name in ENGINE_EVENTS) fail(`event name "${name}" is handled by the engine for every twin type; rename it`)
     try {
       validators.set(name, compileSchema(schema))
     } catch (err) {
       fail(`event "${name}" has an invalid JSON Schema: ${(err as Error).message}`)
     }
   }
+  for (const [name, validate] of ENGINE_VALIDATORS) validators.set(name, validate)
   const topic =
     input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
   return Object.freeze({ ...input, topic, validators })

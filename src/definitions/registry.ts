@@ -1,18 +1,31 @@
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { TwinError } from '../errors.ts'
 import type { TopicMatch, TopicTemplate } from '../ingest/topic.ts'
 import { TwinDriver } from '../runtime/twinDriver.ts'
 import type { TwinDefinition } from './defineTwin.ts'
+import { ruleAsTwin, type RuleDefinition, type RuleInput } from './defineRule.ts'
 
-/** The twin types this engine knows, with one driver each. */
+/** A rule input, indexed by its source type: where a source twin's changes and events go. */
+export interface RuleRoute {
+  rule: RuleDefinition
+  input: RuleInput
+}
+
+/**
+ * The twin types and rules this engine knows, with one driver each (a rule
+ * actor runs on the same driver, store and timers as a twin), and the routes
+ * from source twin types to the rules fed by them.
+ */
 export class TwinRegistry {
   private readonly byType = new Map<string, TwinDefinition>()
   private readonly drivers = new Map<string, TwinDriver>()
   private readonly templates: TopicTemplate[] = []
+  private readonly byRule = new Map<string, RuleDefinition>()
+  private readonly bySource = new Map<string, RuleRoute[]>()
 
-  constructor(definitions: Iterable<TwinDefinition>) {
+  constructor(definitions: Iterable<TwinDefinition>, rules: Iterable<RuleDefinition> = []) {
     for (const definition of definitions) {
       if (this.byType.has(definition.type)) {
         throw new TwinError('TWIN_ERR_DEFINITION', `twin type "${definition.type}" is defined twice`)
@@ -21,6 +34,36 @@ export class TwinRegistry {
       this.drivers.set(definition.type, new TwinDriver(definition))
       if (!this.templates.some((t) => t.source === definition.topic.source)) this.templates.push(definition.topic)
     }
+    for (const rule of rules) {
+      if (this.byType.has(rule.name) || this.byRule.has(rule.name)) {
+        throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}": the name is already used by a twin type or another rule`)
+      }
+      this.byRule.set(rule.name, rule)
+      this.drivers.set(rule.name, new TwinDriver(ruleAsTwin(rule)))
+    }
+    for (const rule of this.byRule.values()) {
+      for (const input of rule.inputs) {
+        if (!this.byType.has(input.twin) && !this.byRule.has(input.twin)) {
+          throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}" takes input from "${input.twin}", which is neither a twin type nor a rule; known types: ${this.types.join(', ')}`)
+        }
+        const routes = this.bySource.get(input.twin) ?? []
+        routes.push({ rule, input })
+        this.bySource.set(input.twin, routes)
+      }
+    }
+  }
+
+  get rules(): RuleDefinition[] {
+    return [...this.byRule.values()]
+  }
+
+  rule(name: string): RuleDefinition | undefined {
+    return this.byRule.get(name)
+  }
+
+  /** The rule inputs fed by twins (or rule actors) of `type`; empty when none. */
+  routes(type: string): readonly RuleRoute[] {
+    return this.bySource.get(type) ?? NO_ROUTES
   }
 
   get types(): string[] {
@@ -41,6 +84,7 @@ export class TwinRegistry {
     return definition
   }
 
+  /** The driver of a twin type or rule. */
   driver(type: string): TwinDriver | undefined {
     return this.drivers.get(type)
   }
@@ -60,26 +104,35 @@ export class TwinRegistry {
   }
 }
 
+const NO_ROUTES: readonly RuleRoute[] = Object.freeze([])
+
 /**
- * Loads every `*.ts` / `*.js` file of `dir` whose default export is a twin
- * definition (made with defineTwin). Files starting with `_` are skipped.
+ * Loads every `*.ts` / `*.js` file of `twinsDir` whose default export is a
+ * twin definition (defineTwin), and of `rulesDir` (optional; a missing folder
+ * means no rules) whose default export is a rule (defineRule). Files starting
+ * with `_` are skipped.
  */
-export async function loadTwinRegistry(dir: string): Promise<TwinRegistry> {
+export async function loadTwinRegistry(twinsDir: string, rulesDir?: string): Promise<TwinRegistry> {
+  const definitions = await loadModules<TwinDefinition>(twinsDir, 'TWINS_DIR', 'defineTwin', (d) => typeof d.type === 'string' && !!d.validators)
+  if (definitions.length === 0) throw new TwinError('TWIN_ERR_CONFIG', `no twin definitions found in ${twinsDir} (set TWINS_DIR)`)
+  const rules = rulesDir && existsSync(rulesDir) ? await loadModules<RuleDefinition>(rulesDir, 'RULES_DIR', 'defineRule', (r) => r.kind === 'rule') : []
+  return new TwinRegistry(definitions, rules)
+}
+
+async function loadModules<T>(dir: string, setting: string, maker: string, isOne: (value: T) => boolean): Promise<T[]> {
   let files: string[]
   try {
     files = readdirSync(dir).filter((f) => /^[^_.].*\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).sort()
   } catch (err) {
-    throw new TwinError('TWIN_ERR_CONFIG', `cannot read twin definitions from ${dir}: ${(err as Error).message} (set TWINS_DIR)`)
+    throw new TwinError('TWIN_ERR_CONFIG', `cannot read definitions from ${dir}: ${(err as Error).message} (set ${setting})`)
   }
-  const definitions: TwinDefinition[] = []
+  const out: T[] = []
   for (const file of files) {
-    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { default?: TwinDefinition }
-    const definition = mod.default
-    if (!definition || typeof definition.type !== 'string' || !definition.validators) {
-      throw new TwinError('TWIN_ERR_DEFINITION', `${join(dir, file)} must \`export default defineTwin({...})\``)
+    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { default?: T }
+    if (!mod.default || !isOne(mod.default)) {
+      throw new TwinError('TWIN_ERR_DEFINITION', `${join(dir, file)} must \`export default ${maker}({...})\``)
     }
-    definitions.push(definition)
+    out.push(mod.default)
   }
-  if (definitions.length === 0) throw new TwinError('TWIN_ERR_CONFIG', `no twin definitions found in ${dir} (set TWINS_DIR)`)
-  return new TwinRegistry(definitions)
+  return out
 }

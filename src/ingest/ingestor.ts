@@ -1,10 +1,14 @@
+import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
+import { EVENT_PATTERN } from '../definitions/defineTwin.ts'
+import { COMMAND_REQUEST } from '../definitions/engineEvents.ts'
+import type { CommandRequestPayload } from '../runtime/engineSteps.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import { keptPayload } from '../store/deadLetters.ts'
 import { shardOf, twinKey, type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import { parsePayload, truncate, validateEvent } from './validate.ts'
+import { ID_PATTERN, parsePayload, truncate, validateEvent } from './validate.ts'
 
 export interface IngestOptions {
   redis: RedisClient
@@ -62,6 +66,27 @@ export class Ingestor {
    */
   fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
     return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event })
+  }
+
+  /**
+   * A device command from an app: queued in the twin's inbox like an event,
+   * so the twin records it (pending) before it is published. Throws
+   * TwinError for an unknown type, invalid id or name.
+   */
+  async command(type: string, id: string, request: { name: string; payload?: Record<string, unknown>; timeoutMs?: number }): Promise<Accepted & { commandId: string }> {
+    const definition = this.o.registry.require(type)
+    if (!ID_PATTERN.test(id)) throw new TwinError('TWIN_ERR_INVALID_ID', `twin id "${truncate(id)}" is invalid: use 1-128 of A-Z a-z 0-9 . _ : -`)
+    if (typeof request.name !== 'string' || !EVENT_PATTERN.test(request.name)) {
+      throw new TwinError('TWIN_ERR_COMMAND_INVALID', `command name "${truncate(String(request.name), 64)}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
+    }
+    const commandId = `api-${randomUUID()}`
+    const body: CommandRequestPayload = { id: commandId, name: request.name, payload: request.payload ?? {}, by: 'api' }
+    if (request.timeoutMs !== undefined) body.timeoutMs = request.timeoutMs
+    const key = twinKey(definition.type, id)
+    const shard = shardOf(key, this.o.shards)
+    const fields = ['*', 't', definition.type, 'i', id, 'e', COMMAND_REQUEST, 'p', JSON.stringify(body)]
+    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, fields)
+    return { shard, entryId, commandId }
   }
 
   private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {

@@ -18,8 +18,12 @@ type XReadReply = Array<[string, Array<[string, string[]]>]>
 type XRead = (...args: Array<string | number>) => Promise<XReadReply | null>
 
 function toEntries(items: Array<[string, string[]]>): InboxEntry[] {
-  // Fields are written in a fixed order by the ingestor: t, i, e, p.
-  return items.map(([id, f]) => ({ id, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]! }))
+  // Fields are written in a fixed order: t, i, e, p, and s for input routed by the outbox relay.
+  return items.map(([id, f]) => {
+    const entry: InboxEntry = { id, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]! }
+    if (f.length > 8) entry.source = f[9]!
+    return entry
+  })
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { Keys } from '../store/keys.ts'
-import { splitTwinKey, streamFields } from '../store/keys.ts'
+import { shardOf, splitTwinKey, streamFields } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import type { DerivedEvent } from './shardBatch.ts'
+import type { CommandMessage } from './engineSteps.ts'
+import { FEED, PUBLISH, type DerivedEvent } from './shardBatch.ts'
 
 const RELAY_BATCH = 500
 
@@ -14,17 +15,42 @@ const RELAY_BATCH = 500
  */
 export type DerivedSink = (events: readonly DerivedEvent[]) => Promise<void>
 
+/** MQTT topic of a command to a device. */
+export function commandTopic(type: string, id: string, name: string): string {
+  return `devices/${type}/${id}/commands/${name}`
+}
+
+/** True for `devices/{type}/{id}/commands/{name}`: engine output, never device input. */
+export function isCommandTopic(topic: string): boolean {
+  const levels = topic.split('/', 6)
+  return levels.length === 5 && levels[0] === 'devices' && levels[3] === 'commands'
+}
+
 /** MQTT topic of a derived event. */
 export function derivedTopic(event: Pick<DerivedEvent, 'type' | 'twinId' | 'name'>): string {
   return `twins/${event.type}/${event.twinId}/events/${event.name}`
 }
 
+export interface RelayOptions {
+  shards: number
+  /** relayed entries kept per outbox for other consumers (approximate) */
+  outboxMaxLen: number
+  sinks?: readonly DerivedSink[]
+}
+
 /**
- * Publishes each shard's outbox (derived events committed with the twins'
- * state) to MQTT at QoS 1, then records how far it got in the shard's
- * `relayed` mark. At least once: after a crash between publish and mark the
- * same events go out again with the same ids, so consumers can de-duplicate.
- * It runs beside the shard loop, which never waits for it.
+ * Relays each shard's outbox (written in the same commit as the twins'
+ * state), then records how far it got in the shard's `relayed` mark:
+ * - derived events: MQTT `twins/{type}/{id}/events/{name}` at QoS 1, and the sinks (webhooks);
+ * - `$feed` and `$command` entries: appended to the inbox of the rule actor
+ *   or twin they are for, tagged with their source (`<shard>:<outbox id>`),
+ *   so the target applies each exactly once and in order;
+ * - `$publish` entries: the command to the device, QoS 1 on
+ *   `devices/{type}/{id}/commands/{name}`.
+ * At least once: after a crash between relaying and marking, the same entries
+ * go out again with the same ids. It runs beside the shard loop, which never
+ * waits for it. Once it has caught up, it trims the outbox to OUTBOX_MAXLEN,
+ * so entries it has not relayed are never trimmed away.
  */
 export class OutboxRelay {
   private readonly dirty = new Set<number>()
@@ -38,7 +64,7 @@ export class OutboxRelay {
     private readonly keys: Keys,
     private readonly mqtt: MqttClient,
     private readonly log: Logger,
-    private readonly sinks: readonly DerivedSink[] = [],
+    private readonly o: RelayOptions,
   ) {}
 
   /**
@@ -52,7 +78,13 @@ export class OutboxRelay {
 
   notify(shard: number): void {
     this.dirty.add(shard)
-    if (!this.running && !this.stopped) this.running = this.drain().finally(() => (this.running = null))
+    if (!this.running && !this.stopped) {
+      this.running = this.drain().finally(() => {
+        this.running = null
+        // A shard marked dirty after the loop's last check and before this callback would wait for the next notify.
+        if (this.dirty.size) this.notify(this.dirty.values().next().value as number)
+      })
+    }
   }
 
   /** Stops after the publish in flight, waiting at most `timeoutMs` (a broker that is down never acknowledges). */
@@ -81,16 +113,43 @@ export class OutboxRelay {
     if (mark === undefined) mark = (await this.redis.hget(k.meta, 'relayed')) ?? ''
     const entries = (await this.redis.xrange(k.outbox, mark ? `(${mark}` : '-', '+', 'COUNT', RELAY_BATCH)) as Array<[string, string[]]>
     if (entries.length === 0) return 0
-    const events = entries.map(([, f]) => outboxEntryToEvent(f))
-    await Promise.all([
-      ...events.map((event) => this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 })),
-      ...this.sinks.map((sink) => sink(events)),
-    ])
+    const events: DerivedEvent[] = []
+    const sends: Array<Promise<unknown>> = []
+    for (const [streamId, fields] of entries) {
+      const f = streamFields(fields)
+      if (f.to) sends.push(this.route(shard, streamId, f))
+      else if (f.n === PUBLISH) {
+        const { type, id } = splitTwinKey(f.k!)
+        const { name, message } = JSON.parse(f.d!) as { name: string; message: CommandMessage }
+        sends.push(this.mqtt.publishAsync(commandTopic(type, id, name), JSON.stringify(message), { qos: 1 }))
+      } else {
+        const event = outboxEntryToEvent(fields)
+        events.push(event)
+        sends.push(this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 }))
+      }
+    }
+    if (events.length) for (const sink of this.o.sinks ?? []) sends.push(sink(events))
+    await Promise.all(sends)
     mark = entries[entries.length - 1]![0]
     await this.redis.hset(k.meta, 'relayed', mark)
     this.marks.set(shard, mark)
     this.published += entries.length
+    if (entries.length < RELAY_BATCH) await this.redis.xtrim(k.outbox, 'MAXLEN', '~', this.o.outboxMaxLen)
     return entries.length
+  }
+
+  /** A rule feed or command: into the target's shard inbox, with its source for exactly-once. */
+  private route(shard: number, streamId: string, f: Record<string, string>): Promise<unknown> {
+    const { type, id } = splitTwinKey(f.to!)
+    const inbox = this.keys.shard(shardOf(f.to!, this.o.shards)).inbox
+    let event = f.n!
+    let payload = f.d!
+    if (event === FEED) {
+      const { e, ...rest } = JSON.parse(payload) as { e: string }
+      event = e
+      payload = JSON.stringify(rest)
+    }
+    return this.redis.xadd(inbox, '*', 't', type, 'i', id, 'e', event, 'p', payload, 's', `${shard}:${streamId}`)
   }
 }
 

@@ -1,9 +1,15 @@
-import type { EventObject } from 'xstate'
+import type { EventObject, StateValue } from 'xstate'
+import type { CommandEmit } from '../definitions/commands.ts'
+import type { RuleInput, RuleSourceTwin } from '../definitions/defineRule.ts'
+import { EVENT_PATTERN } from '../definitions/defineTwin.ts'
+import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../definitions/engineEvents.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError, type ErrorCode } from '../errors.ts'
+import { ID_PATTERN } from '../ingest/validate.ts'
 import { splitTwinKey, twinKey } from '../store/keys.ts'
+import { applyAck, applyAttributes, recordCommand, timeoutCommand, type CommandRequestPayload, type EngineStepResult } from './engineSteps.ts'
 import type { TwinCache } from './twinCache.ts'
-import type { CommandState, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
+import type { CommandState, HistoryEntry, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
 
 /** One device event read from a shard inbox. */
 export interface InboxEntry {
@@ -14,6 +20,11 @@ export interface InboxEntry {
   event: string
   /** payload JSON (validated at ingest) */
   payload: string
+  /**
+   * For input routed from another shard's outbox (rule feeds, commands):
+   * `<source shard>:<outbox id>`. A twin applies each source's entries once, in order.
+   */
+  source?: string
 }
 
 /** A timer read from the shard's timer ZSET because it fell due. */
@@ -49,6 +60,16 @@ export interface DerivedEvent {
   data: Record<string, unknown>
 }
 
+/**
+ * Internal outbox entries (names starting with `$`), relayed by the outbox
+ * relay rather than published as derived events:
+ * `$feed` and `$command` go to the inbox of the twin or rule actor in `to`,
+ * `$publish` goes to the device as an MQTT command.
+ */
+export const FEED = '$feed'
+export const COMMAND = '$command'
+export const PUBLISH = '$publish'
+
 export interface BatchResult {
   /** last inbox id applied, '' when the batch held only timers */
   checkpoint: string
@@ -58,9 +79,14 @@ export interface BatchResult {
   changed: Array<{ key: string; twin: LiveTwin }>
   /** every change, one per applied event or timer, in order: the change notices */
   views: TwinView[]
+  /** derived events (not the internal outbox entries) */
   derived: DerivedEvent[]
   deadLetters: number
   applied: number
+  /** routed entries this batch had applied already (a relay re-delivery) and skipped */
+  duplicates: number
+  /** entries written to the outbox (derived events, rule feeds, commands) */
+  outboxed: number
 }
 
 export function timerMember(key: string, timerId: string): string {
@@ -120,11 +146,17 @@ export function processShardBatch(input: {
   entries: InboxEntry[]
   timers: DueTimer[]
   loaded: Map<string, string | null>
+  /** transitions kept per twin (0 = none) */
+  historyLength?: number
 }): BatchResult {
   const { registry, cache } = input
+  const historyLength = input.historyLength ?? 0
   const working = new Map<string, Working>()
   const derived: DerivedEvent[] = []
+  /** outbox rows: id, key, name, data JSON, at, to */
+  const outbox: Array<string | number> = []
   const dead: Array<string | number> = []
+  let duplicates = 0
   const staleTimers: string[] = []
   const views: TwinView[] = []
 
@@ -166,25 +198,81 @@ export function processShardBatch(input: {
     return w
   }
 
-  /** Records an applied step: the twin will be saved, with its derived events. */
-  const applied = (w: Working, key: string, idBase: string, result: StepResult) => {
+  /** Records an applied step: the twin will be saved, with its derived events, commands and rule feeds. */
+  const applied = (w: Working, key: string, idBase: string, result: EngineStepResult, cause: string) => {
     if (w.init) {
-      collectDerived(key, `${key}@${w.init.record.u}:init`, w.init)
+      collectDerived(key, `${key}@${w.init.record.u}:init`, w.init.emitted, w.init.record.u)
       w.init = undefined
     }
-    w.twin = { snapshot: result.snapshot, record: result.record }
+    const prev = w.twin.record
+    let record = result.record
+    const changedValue = !sameValue(prev.v, record.v)
+    if (historyLength > 0 && (changedValue || result.emitted.length || result.publish || cause === 'ack' || cause.startsWith(COMMAND_TIMER_PREFIX))) {
+      const entry: HistoryEntry = { r: record.r, at: record.u, e: result.publish ? `${COMMAND_REQUEST}:${result.publish.name}` : cause, f: prev.v, t: record.v }
+      if (result.emitted.length) entry.x = result.emitted.map((e) => e.type)
+      record = { ...record, h: [...(prev.h ?? []), entry].slice(-historyLength) }
+    }
+    w.twin = { snapshot: result.snapshot, record }
     w.dirty = true
-    views.push(toView(key, result.record, result.snapshot.tags))
-    collectDerived(key, idBase, result)
+    views.push(toView(key, record, result.snapshot.tags))
+    const events = collectDerived(key, idBase, result.emitted, record.u)
+    result.commands.forEach((c, k) => command(key, `${idBase}:c${k}`, c, record.u))
+    if (result.publish) outbox.push(`${idBase}:p`, key, PUBLISH, JSON.stringify(result.publish), record.u, '')
+    feedRules(key, prev, record, events, idBase)
   }
 
-  const collectDerived = (key: string, idBase: string, result: StepResult) => {
-    if (result.emitted.length === 0) return
+  const collectDerived = (key: string, idBase: string, emitted: EventObject[], at: number): DerivedEvent[] => {
+    if (emitted.length === 0) return NONE
     const { type, id } = splitTwinKey(key)
-    result.emitted.forEach((event: EventObject, k) => {
+    return emitted.map((event, k) => {
       const { type: name, ...data } = event
-      derived.push({ id: `${idBase}:${k}`, type, twinId: id, name, at: result.record.u, data })
+      const d: DerivedEvent = { id: `${idBase}:${k}`, type, twinId: id, name, at, data }
+      derived.push(d)
+      outbox.push(d.id, key, name, JSON.stringify(data), at, '')
+      return d
     })
+  }
+
+  /** A command from a step: to the target twin's inbox, where it is recorded and sent to the device. */
+  const command = (from: string, id: string, c: CommandEmit, at: number) => {
+    const to = c.to ? twinKey(c.to.type, c.to.id) : registry.rule(splitTwinKey(from).type) ? undefined : from
+    let why: string | undefined
+    if (!to) why = 'a rule must say which device a command is for (`to`)'
+    else if (!registry.get(splitTwinKey(to).type)) why = `no twin type "${splitTwinKey(to).type}" to command`
+    else if (!ID_PATTERN.test(splitTwinKey(to).id)) why = `invalid twin id "${splitTwinKey(to).id.slice(0, 128)}"`
+    else if (typeof c.name !== 'string' || !EVENT_PATTERN.test(c.name)) why = `command name "${String(c.name).slice(0, 64)}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`
+    if (why) {
+      deadLetter('TWIN_ERR_COMMAND_INVALID', `command from ${from}: ${why}`, from, COMMAND, JSON.stringify(c))
+      return
+    }
+    const request: CommandRequestPayload = { id, name: c.name, payload: c.payload ?? {}, by: from }
+    if (c.timeoutMs !== undefined) request.timeoutMs = c.timeoutMs
+    outbox.push(id, from, COMMAND, JSON.stringify(request), at, to!)
+  }
+
+  /** Routes a twin's step to the rule actors fed by its type (DESIGN.md: rules are actors too). */
+  const feedRules = (key: string, prev: TwinRecord, record: TwinRecord, events: DerivedEvent[], idBase: string) => {
+    const { type, id } = splitTwinKey(key)
+    const routes = registry.routes(type)
+    if (routes.length === 0) return
+    const now: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
+    const before: RuleSourceTwin = { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
+    const changedValue = !sameValue(prev.v, record.v)
+    let n = 0
+    const feed = (rule: string, group: string, event: string, data?: Record<string, unknown>) => {
+      const body: Record<string, unknown> = { e: event, twinId: id, value: record.v, context: record.c, attributes: now.attributes }
+      if (data) body.data = data
+      outbox.push(`${idBase}:f${n++}`, key, FEED, JSON.stringify(body), record.u, twinKey(rule, group))
+    }
+    for (const { rule, input } of routes) {
+      const group = groupOf(input, now)
+      const was = prev.r === 0 && !prev.a ? undefined : groupOf(input, before)
+      const changes = input.changes ?? 'none'
+      if (was && was !== group && changes !== 'none') feed(rule.name, was, `${type}.left`)
+      if (!group) continue
+      if (changes === 'all' || (changes === 'state' && (changedValue || group !== was))) feed(rule.name, group, `${type}.changed`)
+      if (input.events) for (const e of events) if (input.events.includes(e.name)) feed(rule.name, group, `${type}.${e.name}`, e.data)
+    }
   }
 
   const deadLetter = (code: ErrorCode, reason: string, key: string, event: string, payload: string) => {
@@ -200,12 +288,21 @@ export function processShardBatch(input: {
         deadLetter(w.code, w.message, key, entry.event, entry.payload)
         continue
       }
-      const result = registry.driver(entry.type)!.step(w.twin, { ...(JSON.parse(entry.payload) as object), type: entry.event, at: item.at })
-      if (result.error) {
-        deadLetter(result.error.code, result.error.message, key, entry.event, entry.payload)
+      if (entry.source && appliedBefore(w.twin.record, entry.source)) {
+        duplicates++
         continue
       }
-      applied(w, key, entry.id, result)
+      const result = engineStep(w.twin, entry, item.at)
+      if (result.error) {
+        // A rule takes what it needs of its feed: the rest is no error.
+        if (result.error.code !== 'TWIN_ERR_EVENT_NOT_ACCEPTED' || !registry.rule(entry.type)) {
+          deadLetter(result.error.code, result.error.message, key, entry.event, entry.payload)
+        }
+        continue
+      }
+      if (!result.accepted) continue
+      if (entry.source) result.record = markSource(result.record, entry.source)
+      applied(w, key, entry.id, result, entry.event)
     } else {
       const { timer } = item
       const bar = timer.member.indexOf('|')
@@ -217,13 +314,15 @@ export function processShardBatch(input: {
         staleTimers.push(timer.member)
         continue
       }
-      const result = registry.driver(splitTwinKey(key).type)!.fire(w.twin, timerId, timer.due)
+      const result = timerId.startsWith(COMMAND_TIMER_PREFIX)
+        ? timeoutCommand(w.twin, timerId, timer.due)
+        : registry.driver(splitTwinKey(key).type)!.fire(w.twin, timerId, timer.due)
       if (!result) {
         // Cancelled or re-armed since it was read: drop the entry unless it is pending under a new due time.
         if (!(timerId in w.twin.record.t)) staleTimers.push(timer.member)
         continue
       }
-      applied(w, key, `${timer.member}@${timer.due}`, result)
+      applied(w, key, `${timer.member}@${timer.due}`, result, timerId)
     }
   }
 
@@ -246,17 +345,68 @@ export function processShardBatch(input: {
     changed.push({ key, twin: w.twin })
   }
 
-  const outbox: Array<string | number> = []
-  for (const d of derived) outbox.push(d.id, twinKey(d.type, d.twinId), d.name, JSON.stringify(d.data), d.at)
-
   const checkpoint = input.entries.length ? input.entries[input.entries.length - 1]!.id : ''
   const sections: Array<string | number> = [
     records.length / 2, ...records,
     newKeys.length, ...newKeys,
     timerDel.length, ...timerDel,
     timerAdd.length / 2, ...timerAdd,
-    outbox.length / 5, ...outbox,
+    outbox.length / 6, ...outbox,
     dead.length / 5, ...dead,
   ]
-  return { checkpoint, sections, changed, views, derived, deadLetters: dead.length / 5, applied: views.length }
+  return { checkpoint, sections, changed, views, derived, deadLetters: dead.length / 5, applied: views.length, duplicates, outboxed: outbox.length / 6 }
+
+  /** An inbox entry through the engine's own steps or the twin's machine. */
+  function engineStep(twin: LiveTwin, entry: InboxEntry, at: number): EngineStepResult {
+    const payload = JSON.parse(entry.payload) as Record<string, any>
+    switch (entry.event) {
+      case 'attributes':
+        return applyAttributes(twin, payload, at)
+      case 'ack':
+        return applyAck(twin, payload as { id: string }, at)
+      case COMMAND_REQUEST:
+        return recordCommand(twin, payload as CommandRequestPayload, at)
+      default:
+        return registry.driver(entry.type)!.step(twin, { ...payload, type: entry.event, at })
+    }
+  }
+}
+
+const NONE: DerivedEvent[] = []
+
+/** The group a source twin belongs to for one rule input; undefined when none (or not a valid id). */
+function groupOf(input: RuleInput, twin: RuleSourceTwin): string | undefined {
+  let group: unknown
+  if (typeof input.groupBy === 'string') group = twin.attributes[input.groupBy]
+  else {
+    try {
+      group = input.groupBy(twin)
+    } catch {
+      return undefined
+    }
+  }
+  return typeof group === 'string' && ID_PATTERN.test(group) ? group : undefined
+}
+
+function sameValue(a: StateValue, b: StateValue): boolean {
+  return a === b || (typeof a === 'object' && typeof b === 'object' && JSON.stringify(a) === JSON.stringify(b))
+}
+
+/** `ms-seq` stream ids compared as numbers. */
+function streamIdAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am > bm || (am === bm && as > bs)
+}
+
+/** True when the twin has applied this source entry (or a later one of the same source) already. */
+function appliedBefore(record: TwinRecord, source: string): boolean {
+  const colon = source.indexOf(':')
+  const mark = record.s?.[source.slice(0, colon)]
+  return mark !== undefined && !streamIdAfter(source.slice(colon + 1), mark)
+}
+
+function markSource(record: TwinRecord, source: string): TwinRecord {
+  const colon = source.indexOf(':')
+  return { ...record, s: { ...record.s, [source.slice(0, colon)]: source.slice(colon + 1) } }
 }

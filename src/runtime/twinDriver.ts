@@ -218,6 +218,8 @@ export class TwinDriver {
       }
     }
     const record: TwinRecord = {
+      // attributes, commands, history and source marks are the engine's: they carry over
+      ...prev,
       v: snapshot.value,
       c: snapshot.context,
       r: prev.r + (initial ? 0 : 1),

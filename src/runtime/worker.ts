@@ -22,9 +22,10 @@ export interface WorkerOptions {
   batchSize: number
   cacheSize: number
   leaseTtlMs: number
-  outboxMaxLen: number
+  /** transitions kept in each twin record */
+  historyLength: number
   deadLetterMaxLen: number
-  /** called after a commit that wrote derived events to a shard's outbox */
+  /** called after a commit that wrote to a shard's outbox (derived events, rule feeds, commands) */
   onOutbox?: (shard: number) => void
   /** called when this worker takes over a shard (before it is processed) */
   onAcquire?: (shard: number) => void
@@ -213,7 +214,7 @@ export class Worker {
     const loaded = active.map((_, i) => new Map(need[i]!.map((key, j) => [key, values[i]![j] ?? null])))
 
     const batches: BatchResult[] = active.map((s, i) =>
-      processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]! }),
+      processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]!, historyLength: this.o.historyLength }),
     )
 
     const commits = await Promise.allSettled(
@@ -222,7 +223,7 @@ export class Worker {
         const b = batches[i]!
         return redis.commitBatch(
           k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
-          s.epoch, b.checkpoint, this.o.outboxMaxLen, this.o.deadLetterMaxLen, ...b.sections,
+          s.epoch, b.checkpoint, 0, this.o.deadLetterMaxLen, ...b.sections,
         )
       }),
     )
@@ -257,7 +258,7 @@ export class Worker {
       for (const c of b.changed) this.cache.set(c.key, s.shard, c.twin)
       for (const v of b.views) this.o.bus.publishChange(v)
       for (const d of b.derived) this.o.bus.publishDerived(d)
-      if (b.derived.length) this.o.onOutbox?.(s.shard)
+      if (b.outboxed) this.o.onOutbox?.(s.shard)
       if (this.o.feed) {
         views.push(...b.views)
         derived.push(...b.derived)

@@ -36,7 +36,7 @@ describe('OutboxRelay', () => {
 
     for (let seq = 1; seq <= 3; seq++) await p.ingestor.fromApi('counter', 'r1', 'inc', JSON.stringify({ seq }))
     await waitFor('3 committed', async () => (await p.store.get('counter', 'r1'))?.rev === 3)
-    const first = new OutboxRelay(p.redis, p.keys, await client(), silentLog)
+    const first = new OutboxRelay(p.redis, p.keys, await client(), silentLog, { shards: p.shards, outboxMaxLen: 1000 })
     first.notify(shard)
     await waitFor('3 relayed', () => seen.length === 3)
     await first.stop()
@@ -46,7 +46,7 @@ describe('OutboxRelay', () => {
     // Another process takes over: it starts after what was already relayed.
     for (let seq = 4; seq <= 5; seq++) await p.ingestor.fromApi('counter', 'r1', 'inc', JSON.stringify({ seq }))
     await waitFor('5 committed', async () => (await p.store.get('counter', 'r1'))?.rev === 5)
-    const second = new OutboxRelay(p.redis, p.keys, await client(), silentLog)
+    const second = new OutboxRelay(p.redis, p.keys, await client(), silentLog, { shards: p.shards, outboxMaxLen: 1000 })
     second.resume(shard)
     await waitFor('5 relayed', () => seen.length === 5)
     await new Promise((r) => setTimeout(r, 200))

@@ -11,6 +11,7 @@ import { connectRedis, type RedisClient } from '../../src/store/redis.ts'
 
 export const ROOT = join(fileURLToPath(import.meta.url), '../../..')
 export const FIXTURE_TWINS = join(ROOT, 'test/fixtures/twins')
+export const FIXTURE_RULES = join(ROOT, 'test/fixtures/rules')
 
 /** The run's real redis-server (started by globalSetup). */
 export function redisUrl(): string {
@@ -54,7 +55,7 @@ export async function dropPrefix(redis: RedisClient, prefix: string): Promise<vo
 export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
 
 export function fixtureRegistry(): Promise<TwinRegistry> {
-  return loadTwinRegistry(FIXTURE_TWINS)
+  return loadTwinRegistry(FIXTURE_TWINS, FIXTURE_RULES)
 }
 
 export async function freePort(): Promise<number> {

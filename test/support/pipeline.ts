@@ -1,4 +1,6 @@
+import mqtt from 'mqtt'
 import { ChangeBus } from '../../src/runtime/changeBus.ts'
+import { OutboxRelay } from '../../src/runtime/outboxRelay.ts'
 import type { DerivedEvent, TwinView } from '../../src/runtime/shardBatch.ts'
 import { Ingestor } from '../../src/ingest/ingestor.ts'
 import { Worker } from '../../src/runtime/worker.ts'
@@ -20,6 +22,8 @@ export interface Pipeline {
   changes: TwinView[]
   derived: DerivedEvent[]
   worker: Worker
+  /** present when started with `mqttUrl`: relays outboxes (derived events, rule feeds, commands) */
+  relay?: OutboxRelay
   shards: number
   /** starts another worker on the same data (e.g. after stopping the first) */
   newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number }>): Worker
@@ -27,7 +31,9 @@ export interface Pipeline {
 }
 
 /** Ingestor + worker + store on a real Redis, under a fresh key prefix. */
-export async function startPipeline(options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry } = {}): Promise<Pipeline> {
+export async function startPipeline(
+  options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry; mqttUrl?: string } = {},
+): Promise<Pipeline> {
   const { redis, keys, prefix } = freshRedis()
   const shards = await ensureShardCount(redis, keys, options.shards ?? 8)
   const registry = options.registry ?? (await fixtureRegistry())
@@ -38,11 +44,15 @@ export async function startPipeline(options: { cacheSize?: number; leaseTtlMs?: 
   bus.onDerived((d) => derived.push(d))
   const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 4096, deadLetterMaxLen: 1000, log: silentLog })
   const workers: Worker[] = []
+  const publisher = options.mqttUrl ? await mqtt.connectAsync(options.mqttUrl, { reconnectPeriod: 100 }) : undefined
+  const relay = publisher && new OutboxRelay(redis, keys, publisher, silentLog, { shards, outboxMaxLen: 10_000 })
   const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number }> = {}) => {
     const w = new Worker({
       redis, keys, registry, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
       batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
-      outboxMaxLen: 10_000, deadLetterMaxLen: 1000,
+      historyLength: 10, deadLetterMaxLen: 1000,
+      onOutbox: relay && ((shard) => relay.notify(shard)),
+      onAcquire: relay && ((shard) => relay.resume(shard)),
     })
     workers.push(w)
     return w
@@ -50,10 +60,12 @@ export async function startPipeline(options: { cacheSize?: number; leaseTtlMs?: 
   const worker = newWorker()
   await worker.start()
   return {
-    redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, shards, newWorker,
+    redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, relay, shards, newWorker,
     store: new TwinStore(redis, keys, shards),
     async stop() {
       for (const w of workers) await w.stop().catch(() => undefined)
+      await relay?.stop()
+      await publisher?.endAsync(true)
       await dropPrefix(redis, prefix)
       await redis.quit()
     },

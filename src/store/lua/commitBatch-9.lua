@@ -14,14 +14,14 @@
 
     ARGV[1] epoch the committing worker holds
     ARGV[2] checkpoint: last inbox id applied by this batch, '' when none
-    ARGV[3] outbox max length (approximate trim)
+    ARGV[3] unused (the outbox relay trims the outbox once it has relayed it)
     ARGV[4] dead-letter max length (approximate trim)
     then five counted sections, each a count followed by its items:
       records   n, then n x (key, json)
       new keys  n, then n x key                       (added to the index)
       timer del n, then n x member                    (applied before adds)
       timer add n, then n x (due, member)
-      outbox    n, then n x (id, key, name, dataJson, at)
+      outbox    n, then n x (id, key, name, dataJson, at, to)   (to: '' or the target of a routed entry)
       dead      n, then n x (code, reason, twin, event, payload)
 
   Output:
@@ -69,9 +69,12 @@ end
 -- outbox
 n = count()
 for _ = 1, n do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*',
-    'id', ARGV[i], 'k', ARGV[i + 1], 'n', ARGV[i + 2], 'd', ARGV[i + 3], 'at', ARGV[i + 4])
-  i = i + 5
+  if ARGV[i + 5] == '' then
+    redis.call('XADD', KEYS[5], '*', 'id', ARGV[i], 'k', ARGV[i + 1], 'n', ARGV[i + 2], 'd', ARGV[i + 3], 'at', ARGV[i + 4])
+  else
+    redis.call('XADD', KEYS[5], '*', 'id', ARGV[i], 'k', ARGV[i + 1], 'n', ARGV[i + 2], 'd', ARGV[i + 3], 'at', ARGV[i + 4], 'to', ARGV[i + 5])
+  end
+  i = i + 6
 end
 
 -- dead letters

@@ -1,0 +1,34 @@
+import type { JsonSchema } from './schema.ts'
+
+/**
+ * Events every twin type accepts without declaring them, handled by the
+ * engine before (instead of) the twin's machine:
+ *
+ * - `attributes`: what the twin is part of (building, site, area…), the keys
+ *   rules group by. A string value sets, null removes. From the device
+ *   (`devices/{type}/{id}/attributes`) or over HTTP.
+ * - `ack`: the device's answer to a command (`devices/{type}/{id}/ack`),
+ *   matched by correlation id.
+ */
+export const ENGINE_EVENTS: Readonly<Record<string, JsonSchema>> = {
+  attributes: {
+    maxProperties: 32,
+    propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' },
+    additionalProperties: { type: ['string', 'null'], maxLength: 128 },
+  },
+  ack: {
+    properties: {
+      id: { type: 'string', minLength: 1, maxLength: 256 },
+      ok: { type: 'boolean' },
+      reason: { type: 'string', maxLength: 512 },
+      reported: { type: 'object' },
+    },
+    required: ['id'],
+    additionalProperties: false,
+  },
+}
+
+/** Engine-internal inbox events (never from devices): a command to record and send. */
+export const COMMAND_REQUEST = '$command'
+/** Timer ids of command timeouts: `$cmd:<command name>`. */
+export const COMMAND_TIMER_PREFIX = '$cmd:'
