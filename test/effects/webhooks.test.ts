@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startWebhookEffects, type WebhookEffects } from '../../src/effects/webhookEffects.ts'
@@ -81,6 +82,10 @@ describe('webhooks on BullMQ', () => {
     // Nothing left that could deliver again; the non-matching webhook got no job.
     expect(await settled(effects)).toMatchObject({ wait: 0, active: 0, delayed: 0, prioritized: 0, completed: 1, failed: 0 })
     expect(effects.stats).toEqual({ delivered: 1, failed: 0 })
+    // Configured headers are read from the file at delivery time, never stored in Redis.
+    const job = await effects.queue.getJob(webhookJobId('ops-alerts', event.id))
+    expect(job!.data).toEqual({ webhook: 'ops-alerts', url: receiver.url, event })
+    expect(JSON.stringify(job!.data)).not.toContain('s3cret')
   })
 
   it('the same derived event handed over again (a relay re-delivery after a crash) is delivered once', async () => {
@@ -106,6 +111,27 @@ describe('webhooks on BullMQ', () => {
     expect(await settled(effects)).toMatchObject({ wait: 0, active: 0, delayed: 0, prioritized: 0, completed: 2, failed: 0 })
     expect(receiver.log.map((r) => r.eventId)).toEqual([first.id, second.id])
     expect(await effects.queue.getJob(webhookJobId('audit', first.id))).toMatchObject({ data: { event: first } })
+  })
+
+  it('a receiver that does not answer within timeoutMs fails; a job of a webhook no longer configured fails without retries', async () => {
+    const hanging = createServer(() => undefined)
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise((resolve) => {
+      hanging.closeAllConnections()
+      hanging.close(resolve)
+    }))
+    const url = `http://127.0.0.1:${(hanging.address() as { port: number }).port}/slow`
+    const { effects } = await webhookPipeline([{ name: 'slow', url, events: ['counter.counted'], attempts: 1, timeoutMs: 100 }])
+    const event: DerivedEvent = { id: '1700000000000-0:0', type: 'counter', twinId: 'x', name: 'counted', at: 1700000000000, data: {} }
+    await effects.sink([event])
+    // Enqueued by an engine whose WEBHOOKS_FILE still had it.
+    await effects.queue.add('removed', { webhook: 'removed', url, event }, { jobId: webhookJobId('removed', event.id), attempts: 5, backoff: { type: 'fixed', delay: 10 } })
+
+    await waitFor('both failed', async () => (await settled(effects)).failed === 2)
+    const slow = await effects.queue.getJob(webhookJobId('slow', event.id))
+    expect(slow).toMatchObject({ attemptsMade: 1, failedReason: `POST ${url}: no answer within 100 ms (timeoutMs)` })
+    const removed = await effects.queue.getJob(webhookJobId('removed', event.id))
+    expect(removed).toMatchObject({ attemptsMade: 1, failedReason: expect.stringContaining('webhook "removed" is no longer configured in WEBHOOKS_FILE') })
   })
 
   it('a receiver that always fails ends in GET /effects/failed after its attempts; retry delivers it', async () => {
