@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 /**
  * Two projects over the same tests: `standalone` runs everything against one
  * real redis-server; `cluster` runs the suites that touch Redis semantics
- * (runtime, scale-out, API, multi-process chaos) against a local 3-master
+ * (runtime, scale-out, API, multi-process chaos, the webhook queue) against a local 3-master
  * Redis Cluster. Every test uses its own key prefix.
  */
 const shared = {
@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'cluster',
-          include: ['test/runtime/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts'],
+          include: ['test/runtime/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts', 'test/effects/webhooks.test.ts'],
         },
       },
     ],

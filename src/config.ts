@@ -81,6 +81,8 @@ export const settings = {
   leaseTtlMs: { env: 'LEASE_TTL_MS', flag: '--lease-ttl-ms <ms>', doc: 'Shard lease time to live; a dead worker loses its shards after this', default: 10_000, parse: int(500, 600_000) },
   outboxMaxLen: { env: 'OUTBOX_MAXLEN', flag: '--outbox-maxlen <n>', doc: 'Relayed outbox entries kept per shard for other consumers (approximate); entries not yet relayed are never trimmed', default: 100_000, parse: int(100, 100_000_000) },
   deadLetterMaxLen: { env: 'DEAD_LETTER_MAXLEN', flag: '--dead-letter-maxlen <n>', doc: 'Dead letters kept per shard (approximate); counts are kept forever', default: 10_000, parse: int(10, 10_000_000) },
+  webhooksFile: { env: 'WEBHOOKS_FILE', flag: '--webhooks-file <path>', doc: 'JSON file of webhooks: derived events POSTed to URLs by BullMQ jobs with retries (docs/effects.md). Unset: no webhooks', default: undefined as string | undefined, parse: optional },
+  webhookConcurrency: { env: 'WEBHOOK_CONCURRENCY', flag: '--webhook-concurrency <n>', doc: 'Webhook deliveries in flight at once per worker process', default: 16, parse: int(1, 1000) },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
 } satisfies Record<string, Setting<unknown>>
 

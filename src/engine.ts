@@ -8,6 +8,8 @@ import type { Config } from './config.ts'
 import { loadTwinRegistry, type TwinRegistry } from './definitions/registry.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/broker.ts'
 import { startRedisOrInstall } from './embedded/aptInstall.ts'
+import { loadWebhooks } from './effects/webhookConfig.ts'
+import { startWebhookEffects, type WebhookEffects } from './effects/webhookEffects.ts'
 import type { ManagedRedis } from './embedded/redisServer.ts'
 import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
@@ -74,6 +76,8 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
     const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)
+    // Validated in every role, so a bad file stops any process at startup.
+    const webhooks = await loadWebhooks(config.webhooksFile)
     const bus = new ChangeBus()
     const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
 
@@ -109,7 +113,13 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
       // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
       stops.push(() => publisher.endAsync(true))
-      const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: config.outboxMaxLen })
+      // Stopped after the relay (stops run in reverse), which enqueues into it.
+      let effects: WebhookEffects | undefined
+      if (webhooks.length) {
+        effects = await startWebhookEffects({ redis, keys, webhooks, concurrency: config.webhookConcurrency, log })
+        stops.push(() => effects!.stop())
+      }
+      const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: config.outboxMaxLen, sinks: effects ? [effects.sink] : [] })
       stops.push(() => relay.stop())
       worker = new Worker({
         redis, keys, registry, bus, clock, log, shards,

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   TWIN_ERR_STALE_EPOCH: 'a commit was refused because another worker owns the shard now',
   TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',
   TWIN_ERR_REDIS_SERVER_FAILED: 'the managed redis-server did not start',
+  // Side effects (src/effects).
+  TWIN_ERR_WEBHOOK_DELIVERY: 'a webhook receiver did not accept a derived event (non-2xx answer, timeout or network error)',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ApiContext } from './context.ts'
+import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
@@ -26,6 +27,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })
   twinRoutes(app, ctx)
   opsRoutes(app, ctx)
+  effectsRoutes(app, ctx)
   app.get('/ws', { websocket: true }, (socket) => {
     new WsSession(socket, ctx)
   })

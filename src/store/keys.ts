@@ -66,6 +66,15 @@ export class Keys {
   get cluster(): string {
     return `${this.prefix}tw:cluster`
   }
+
+  /**
+   * BullMQ `prefix` of the side-effect queues (src/effects): their keys are
+   * `<this>:<queue>:…`. The hash tag keeps one queue in one Redis Cluster slot,
+   * as BullMQ's scripts require (ADR 0008).
+   */
+  get effectsQueuePrefix(): string {
+    return `${this.prefix}{tw-effects}`
+  }
 }
 
 /** A stream entry's flat field list (`[name, value, …]`) as an object. */
