@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { commandRoutes } from './commandRoutes.ts'
 import type { ApiContext } from './context.ts'
 import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
@@ -28,6 +29,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   twinRoutes(app, ctx)
   opsRoutes(app, ctx)
   effectsRoutes(app, ctx)
+  commandRoutes(app, ctx)
   app.get('/ws', { websocket: true }, (socket) => {
     new WsSession(socket, ctx)
   })
