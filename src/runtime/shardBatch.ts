@@ -302,7 +302,8 @@ export function processShardBatch(input: {
       }
       if (!result.accepted) continue
       if (entry.source) result.record = markSource(result.record, entry.source)
-      applied(w, key, entry.id, result, entry.event)
+      // Inbox ids are unique per shard only: the twin key makes derived-event ids unique across the engine.
+      applied(w, key, `${key}@${entry.id}`, result, entry.event)
     } else {
       const { timer } = item
       const bar = timer.member.indexOf('|')
