@@ -22,7 +22,7 @@ export interface Pipeline {
   worker: Worker
   shards: number
   /** starts another worker on the same data (e.g. after stopping the first) */
-  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number }>): Worker
+  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }>): Worker
   stop(): Promise<void>
 }
 
@@ -38,11 +38,11 @@ export async function startPipeline(options: { cacheSize?: number; leaseTtlMs?: 
   bus.onDerived((d) => derived.push(d))
   const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 4096, deadLetterMaxLen: 1000, log: silentLog })
   const workers: Worker[] = []
-  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number }> = {}) => {
+  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
     const w = new Worker({
       redis, keys, registry, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
       batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
-      outboxMaxLen: 10_000, deadLetterMaxLen: 1000,
+      outboxMaxLen: 10_000, deadLetterMaxLen: 1000, onCommit: overrides.onCommit,
     })
     workers.push(w)
     return w
