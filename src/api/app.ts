@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import websocket from '@fastify/websocket'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { TwinError } from '../errors.ts'
 import { presentedToken, type Principal, type Scope } from './auth.ts'
@@ -40,6 +40,10 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
     logController: new LogController({ disableRequestLogging: true }),
     // An event body carries one device payload plus a little envelope.
     bodyLimit: ctx.maxPayloadBytes + 4096,
+    // Errors fastify raises before routing (a URL that does not decode, …) get the engine's error shape too.
+    frameworkErrors: (err, _request, reply) => {
+      void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TWIN_ERR_BAD_REQUEST', message: err.message } })
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

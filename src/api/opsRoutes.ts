@@ -3,7 +3,7 @@ import { TwinError } from '../errors.ts'
 import { readClusterStatus } from '../store/clusterStatus.ts'
 import { countDeadLetters, listDeadLetters } from '../store/deadLetters.ts'
 import type { ApiContext } from './context.ts'
-import { anyObject, errors } from './schemas.ts'
+import { anyObject, checkedLimit, errors } from './schemas.ts'
 
 /** How long /ready waits for Redis to answer PING. */
 const PING_TIMEOUT_MS = 1000
@@ -55,7 +55,7 @@ export function opsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const [counts, deadLetters] = await Promise.all([
         countDeadLetters(ctx.redis, ctx.keys, ctx.shards),
-        listDeadLetters(ctx.redis, ctx.keys, ctx.shards, request.query.limit ?? 100),
+        listDeadLetters(ctx.redis, ctx.keys, ctx.shards, checkedLimit(request.query.limit, 100, 1000)),
       ])
       return { counts, deadLetters }
     },

@@ -1,3 +1,16 @@
+import { TwinError } from '../errors.ts'
+
+/**
+ * A `limit` query value, checked again after schema validation: the schema's
+ * coercion lets a string like `1e309` through as Infinity (found by
+ * test/api/httpFuzz.test.ts), which Redis refuses with a 500.
+ */
+export function checkedLimit(value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new TwinError('TWIN_ERR_BAD_REQUEST', `querystring/limit must be an integer from 1 to ${max}`)
+  return value
+}
+
 /**
  * JSON Schemas shared by the routes: they validate input and document the API
  * in the OpenAPI document (GET /openapi.json). Response objects allow extra

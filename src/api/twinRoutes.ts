@@ -4,7 +4,7 @@ import type { HistoryEntry } from '../runtime/twinDriver.ts'
 import { toView } from '../runtime/shardBatch.ts'
 import { twinKey } from '../store/keys.ts'
 import type { ApiContext } from './context.ts'
-import { errors, twinParams, twinView } from './schemas.ts'
+import { checkedLimit, errors, twinParams, twinView } from './schemas.ts'
 import { statechartOf, statechartSchema } from './statechart.ts'
 import { MAX_WHERE, parseWhere } from './twinQuery.ts'
 
@@ -62,7 +62,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const record = await ctx.store.getRecord(type, id)
       if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
       const history: HistoryEntry[] = Array.isArray(record.h) ? record.h : []
-      const limit = request.query.limit ?? 20
+      const limit = checkedLimit(request.query.limit, 20, MAX_HISTORY)
       const transitions = history.slice(-limit).reverse().map((h) => ({ rev: h.r, at: h.at, event: h.e, from: h.f, to: h.t, emitted: h.x ?? [] }))
       return { type, id, transitions }
     },
@@ -92,7 +92,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const { type, state, where, limit, cursor } = request.query
       if (type !== undefined) ctx.registry.require(type)
-      return ctx.store.list({ type, state, match: parseWhere(where ?? []), limit: limit ?? 100, cursor })
+      return ctx.store.list({ type, state, match: parseWhere(where ?? []), limit: checkedLimit(limit, 100, MAX_PAGE), cursor })
     },
   )
 

@@ -62,7 +62,7 @@ describe('embedded broker with device credentials', () => {
     await gw.publishAsync('devices/elevator/e7/heartbeat', '{}', { qos: 1 })
     expect(ingested).toEqual(['devices/charger/c1/plugged', 'devices/elevator/e7/heartbeat'])
 
-    const closed = new Promise((resolve) => c1.once('close', resolve))
+    const closed = new Promise<void>((resolve) => c1.once('close', () => resolve()))
     c1.publish('devices/charger/c2/plugged', '{}', { qos: 1 })
     await closed
     expect(ingested).not.toContain('devices/charger/c2/plugged')
