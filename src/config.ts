@@ -83,6 +83,18 @@ export const settings = {
   deadLetterMaxLen: { env: 'DEAD_LETTER_MAXLEN', flag: '--dead-letter-maxlen <n>', doc: 'Dead letters kept per shard (approximate); counts are kept forever', default: 10_000, parse: int(10, 10_000_000) },
   webhooksFile: { env: 'WEBHOOKS_FILE', flag: '--webhooks-file <path>', doc: 'JSON file of webhooks: derived events POSTed to URLs by BullMQ jobs with retries (docs/effects.md). Unset: no webhooks', default: undefined as string | undefined, parse: optional },
   webhookConcurrency: { env: 'WEBHOOK_CONCURRENCY', flag: '--webhook-concurrency <n>', doc: 'Webhook deliveries in flight at once per worker process', default: 16, parse: int(1, 1000) },
+  auth: { env: 'AUTH', flag: '--auth <mode>', doc: 'HTTP/WebSocket access: tokens (API_TOKENS / API_TOKENS_FILE required) or open (local development only)', default: 'tokens' as 'tokens' | 'open', parse: (raw: string): 'tokens' | 'open' => {
+    if (raw !== 'tokens' && raw !== 'open') throw invalid('expected tokens or open')
+    return raw
+  } },
+  // Parsed by src/api/auth.ts, whose errors never echo a token back.
+  apiTokens: { env: 'API_TOKENS', flag: '--api-tokens <list>', doc: 'API tokens: comma-separated token:scope+scope entries (scopes read, write, admin; admin implies write implies read)', default: undefined as string | undefined, parse: optional },
+  apiTokensFile: { env: 'API_TOKENS_FILE', flag: '--api-tokens-file <file>', doc: 'JSON file of API tokens: [{ "token" or "sha256", "scopes": ["read"], "name" }]', default: undefined as string | undefined, parse: optional },
+  rateLimitMax: { env: 'RATE_LIMIT_MAX', flag: '--rate-limit-max <n>', doc: 'HTTP requests one token (or one address without a token) may make per window; 0 turns the limit off', default: 1200, parse: int(0, 100_000_000) },
+  rateLimitWindowMs: { env: 'RATE_LIMIT_WINDOW_MS', flag: '--rate-limit-window-ms <ms>', doc: 'Window of RATE_LIMIT_MAX', default: 60_000, parse: int(100, 86_400_000) },
+  deviceCredentialsFile: { env: 'DEVICE_CREDENTIALS_FILE', flag: '--device-credentials-file <file>', doc: 'Embedded broker: JSON file of device credentials; when set, devices must log in and may use only their own devices/{type}/{id}/ topics', default: undefined as string | undefined, parse: optional },
+  mqttUsername: { env: 'MQTT_USERNAME', flag: '--mqtt-username <name>', doc: 'User name the engine\'s own MQTT clients present (external broker, or the embedded broker of another process)', default: 'twin-engine', parse: str },
+  mqttPassword: { env: 'MQTT_PASSWORD', flag: '--mqtt-password <secret>', doc: 'Password of MQTT_USERNAME. Unset: the embedded broker makes a random one for its own process', default: undefined as string | undefined, parse: optional },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
 } satisfies Record<string, Setting<unknown>>
 

@@ -1,12 +1,14 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import mqtt from 'mqtt'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api/app.ts'
+import { loadApiAuth } from './api/auth.ts'
 import { systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { loadTwinRegistry, type TwinRegistry } from './definitions/registry.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/broker.ts'
+import { loadDeviceCredentials } from './embedded/deviceCredentials.ts'
 import { startRedisOrInstall } from './embedded/aptInstall.ts'
 import { loadWebhooks } from './effects/webhookConfig.ts'
 import { startWebhookEffects, type WebhookEffects } from './effects/webhookEffects.ts'
@@ -14,6 +16,9 @@ import type { ManagedRedis } from './embedded/redisServer.ts'
 import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
 import { createLogger, type Logger } from './observability/log.ts'
+import { readClusterFigures } from './observability/clusterFigures.ts'
+import { Metrics } from './observability/metrics.ts'
+import { notReadyReasons } from './observability/readiness.ts'
 import { ChangeBus } from './runtime/changeBus.ts'
 import { ChangeFeedPublisher, subscribeChangeFeed } from './runtime/changeFeed.ts'
 import { TwinError } from './errors.ts'
@@ -65,6 +70,15 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     if (!roles.has('ingest') && roles.has('worker') && !config.mqttUrl) {
       throw new TwinError('TWIN_ERR_CONFIG', 'a worker without the ingest role publishes derived events to the broker the ingest process runs; set MQTT_URL')
     }
+    // Settings that can refuse to start are read before anything starts.
+    const auth = roles.has('api') ? loadApiAuth(config) : undefined
+    if (auth?.mode === 'open') log.warn({ auth: 'open' }, 'open access: local development only (AUTH=open); set API_TOKENS or API_TOKENS_FILE in production')
+    const devices = config.deviceCredentialsFile ? loadDeviceCredentials(config.deviceCredentialsFile) : undefined
+    // The engine's own MQTT login: given (external broker, cluster workers) or, for the embedded broker, made here and never logged.
+    const mqttLogin = config.mqttPassword !== undefined
+      ? { username: config.mqttUsername, password: config.mqttPassword }
+      : devices ? { username: config.mqttUsername, password: randomBytes(24).toString('base64url') } : undefined
+    const metrics = roles.has('api') ? new Metrics() : undefined
     let managed: ManagedRedis | undefined
     if (!config.redisUrl) {
       managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
@@ -90,10 +104,13 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         // topics (devices/… and any custom template) are ingested; others pass.
         intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
         logger: log,
+        credentials: devices && { devices, internal: mqttLogin! },
+        onRefused: metrics?.countRefused,
       })
       stops.push(() => broker!.close())
     }
     const mqttUrl = config.mqttUrl ?? (broker ? `mqtt://127.0.0.1:${broker.port}` : '')
+    const links: Array<{ name: string; connected: () => boolean }> = []
     if (config.mqttUrl && roles.has('ingest')) {
       const ingest = await startMqttIngest({
         url: config.mqttUrl,
@@ -106,11 +123,13 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         sharedGroup: config.mqttSharedGroup,
       })
       stops.push(() => ingest.close())
+      links.push({ name: 'the ingest subscriber', connected: () => ingest.client.connected })
     }
 
     let worker: Worker | undefined
     if (roles.has('worker')) {
-      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4 })
+      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4, ...mqttLogin })
+      links.push({ name: 'the outbox relay', connected: () => publisher.connected })
       // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
       stops.push(() => publisher.endAsync(true))
       // Stopped after the relay (stops run in reverse), which enqueues into it.
@@ -130,6 +149,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         deadLetterMaxLen: config.deadLetterMaxLen,
         onOutbox: (shard) => relay.notify(shard),
         onAcquire: (shard) => relay.resume(shard),
+        onCommit: metrics?.observeCommit,
         feed: new ChangeFeedPublisher(redis, keys),
       })
       await worker.start()
@@ -152,6 +172,14 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           redis, keys, shards, registry, store, ingestor, bus,
           maxPayloadBytes: config.maxPayloadBytes,
           leaseTtlMs: config.leaseTtlMs,
+          auth: auth!,
+          rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
+          metrics: metrics!.use({
+            ingest: () => ingestor.stats,
+            worker: worker && (() => ({ stats: worker!.stats, activeTwins: worker!.cache.size, ownedShards: worker!.ownedShards.length })),
+            cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs),
+          }),
+          notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
           health: () => ({
             roles: [...roles],
             shards,
@@ -173,11 +201,11 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     if (config.demo && broker) {
       // The simulators cover the shipped twin types; custom types get no demo devices.
       const types = registry.types.filter((t) => DEVICE_TYPES.includes(t))
-      fleet = await startFleet({ url: mqttUrl, types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
+      fleet = await startFleet({ url: withLogin(mqttUrl, mqttLogin), types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
       stops.push(() => fleet!.stop())
     }
 
-    log.info({ http: httpUrl, mqtt: mqttUrl, redis: redisUrl, roles: [...roles], demoDevices: fleet?.devices.length ?? 0 }, 'twin-engine started')
+    log.info({ http: httpUrl, mqtt: withLogin(mqttUrl, undefined), redis: redisUrl, deviceLogins: devices ? devices.size : 'off', roles: [...roles], demoDevices: fleet?.devices.length ?? 0 }, 'twin-engine started')
     return { config, log, httpUrl, mqttUrl, redisUrl, worker, ingestor, stop }
   } catch (err) {
     await stop()
@@ -189,4 +217,12 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 function isDeviceTopic(registry: TwinRegistry, topic: string): boolean {
   if (isCommandTopic(topic)) return false
   return topic.startsWith('devices/') || (topic.length <= 512 && registry.matchTopic(topic.split('/')) !== null)
+}
+
+/** The URL with this login, or (login undefined) with any login stripped, e.g. for logging. */
+function withLogin(url: string, login: { username: string; password: string } | undefined): string {
+  const u = new URL(url)
+  u.username = login ? encodeURIComponent(login.username) : ''
+  u.password = login ? encodeURIComponent(login.password) : ''
+  return u.toString().replace(/\/$/, '')
 }

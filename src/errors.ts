@@ -22,6 +22,11 @@ export const ErrorCodes = {
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',
   TWIN_ERR_WS_BAD_MESSAGE: 'a WebSocket message is not valid protocol JSON',
   TWIN_ERR_INTERNAL: 'the engine failed unexpectedly; its log has the details',
+  TWIN_ERR_UNAUTHORIZED: 'no valid API token was presented',
+  TWIN_ERR_FORBIDDEN: 'the API token lacks the scope the request needs',
+  TWIN_ERR_RATE_LIMITED: 'too many requests from this token or address',
+  TWIN_ERR_NOT_READY: 'the process is not ready to serve (Redis, broker link or shards)',
+  TWIN_ERR_DEVICE_FORBIDDEN: 'an MQTT device published or subscribed outside its own topics',
   // Definitions and configuration.
   TWIN_ERR_DEFINITION: 'a twin definition is invalid',
   TWIN_ERR_CONFIG: 'a setting is invalid',

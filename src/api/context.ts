@@ -1,9 +1,11 @@
 import type { TwinRegistry } from '../definitions/registry.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
+import type { Metrics, WsStats } from '../observability/metrics.ts'
 import type { ChangeBus } from '../runtime/changeBus.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { TwinStore } from '../store/twinStore.ts'
+import type { ApiAuth } from './auth.ts'
 
 /** What the HTTP and WebSocket handlers need from the engine. */
 export interface ApiContext {
@@ -17,6 +19,16 @@ export interface ApiContext {
   maxPayloadBytes: number
   /** workers silent for longer are not live (GET /cluster) */
   leaseTtlMs: number
+  /** who may do what (src/api/auth.ts); required so that every caller chooses tokens or open access */
+  auth: ApiAuth
+  /** HTTP requests per token (or address) per window; absent or max 0: no limit */
+  rateLimit?: { max: number; windowMs: number }
   /** live figures for GET /health */
   health(): Record<string, unknown>
+  /** GET /ready: why this process is not ready (empty when it is); absent: ready when Redis answers */
+  notReady?(): Promise<string[]>
+  /** GET /metrics; absent: 404 */
+  metrics?: Metrics
+  /** WebSocket figures for /metrics, filled in by the WebSocket layer */
+  wsStats?(): WsStats
 }

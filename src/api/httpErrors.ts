@@ -14,12 +14,24 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TWIN_ERR_PAYLOAD_SCHEMA: 400,
   TWIN_ERR_BAD_TOPIC: 400,
   TWIN_ERR_COMMAND_INVALID: 400,
+  TWIN_ERR_UNAUTHORIZED: 401,
+  TWIN_ERR_FORBIDDEN: 403,
+  TWIN_ERR_RATE_LIMITED: 429,
+  TWIN_ERR_NOT_READY: 503,
+}
+
+/** HTTP status of an error code (500 for codes that are not the client's doing). */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code] ?? 500
 }
 
 /** Every error answer has the shape `{ error: { code, message, details? } }`. */
 export function errorHandler(err: FastifyError | TwinError, request: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof TwinError) {
-    reply.status(STATUS[err.code] ?? 500).send({ error: err.toJSON() })
+    const status = statusOf(err.code)
+    if (status === 401) reply.header('www-authenticate', 'Bearer')
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    reply.status(status).send({ error: err.toJSON() })
     return
   }
   const status = err.statusCode ?? 500
@@ -28,7 +40,7 @@ export function errorHandler(err: FastifyError | TwinError, request: FastifyRequ
     reply.status(500).send({ error: { code: 'TWIN_ERR_INTERNAL', message: 'internal error; see the engine log' } })
     return
   }
-  // Fastify's own parsing and validation errors (bad JSON body, body too large, ...).
+  // Fastify's own parsing and validation errors (bad JSON body, body too large, unsupported media type, ...).
   const code: ErrorCode = status === 413 ? 'TWIN_ERR_PAYLOAD_TOO_LARGE' : 'TWIN_ERR_BAD_REQUEST'
   reply.status(status).send({ error: { code, message: err.message } })
 }

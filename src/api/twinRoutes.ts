@@ -1,52 +1,115 @@
 import type { FastifyInstance } from 'fastify'
 import { TwinError } from '../errors.ts'
+import type { HistoryEntry } from '../runtime/twinDriver.ts'
+import { toView } from '../runtime/shardBatch.ts'
+import { twinKey } from '../store/keys.ts'
 import type { ApiContext } from './context.ts'
+import { checkedLimit, errors, twinParams, twinView } from './schemas.ts'
+import { statechartOf, statechartSchema } from './statechart.ts'
+import { MAX_WHERE, parseWhere } from './twinQuery.ts'
 
 const MAX_PAGE = 1000
+const MAX_HISTORY = 1000
 
-/** GET /twins, GET /twins/:type/:id, POST /twins/:type/:id/events, GET /twin-types. */
+/** GET /twins, GET /twins/:type/:id(/history), POST /twins/:type/:id/events, GET /twin-types(/:type). */
 export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get<{ Params: { type: string; id: string } }>('/twins/:type/:id', async (request) => {
-    const { type, id } = request.params
-    ctx.registry.require(type)
-    const twin = await ctx.store.get(type, id)
-    if (!twin) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
-    return twin
-  })
+  app.get<{ Params: { type: string; id: string } }>(
+    '/twins/:type/:id',
+    { config: { scope: 'read' }, schema: { summary: 'One twin: state, context, tags, attributes, commands', params: twinParams, response: { 200: twinView, ...errors } } },
+    async (request) => {
+      const { type, id } = request.params
+      ctx.registry.require(type)
+      const record = await ctx.store.getRecord(type, id)
+      if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
+      return toView(twinKey(type, id), record, tagsOf(ctx, type, record))
+    },
+  )
 
-  app.get<{ Querystring: { type?: string; state?: string; limit?: number; cursor?: string } }>(
+  app.get<{ Params: { type: string; id: string }; Querystring: { limit?: number } }>(
+    '/twins/:type/:id/history',
+    {
+      config: { scope: 'read' },
+      schema: {
+        summary: 'The twin\'s last transitions, newest first: "why is elevator 12 in fault?"',
+        params: twinParams,
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_HISTORY, default: 20 } }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              type: { type: 'string' },
+              id: { type: 'string' },
+              transitions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    rev: { type: 'integer' }, at: { type: 'integer' }, event: { type: 'string' },
+                    from: { description: 'state value before' }, to: { description: 'state value after' },
+                    emitted: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { type, id } = request.params
+      ctx.registry.require(type)
+      const record = await ctx.store.getRecord(type, id)
+      if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
+      const history: HistoryEntry[] = Array.isArray(record.h) ? record.h : []
+      const limit = checkedLimit(request.query.limit, 20, MAX_HISTORY)
+      const transitions = history.slice(-limit).reverse().map((h) => ({ rev: h.r, at: h.at, event: h.e, from: h.f, to: h.t, emitted: h.x ?? [] }))
+      return { type, id, transitions }
+    },
+  )
+
+  app.get<{ Querystring: { type?: string; state?: string; where?: string[]; limit?: number; cursor?: string } }>(
     '/twins',
     {
+      config: { scope: 'read' },
       schema: {
+        summary: 'List and query twins, in pages',
+        description: 'Filters run on the server while paging through the shards; a page may be short or empty and still have `next`: follow it until absent. `where=<field>:<op>[:<value>]`, field `context.<path>` or `attributes.<name>`, op eq, ne, gt, gte, lt, lte, in (a|b), exists, missing; several are ANDed.',
         querystring: {
           type: 'object',
           properties: {
-            type: { type: 'string' },
-            state: { type: 'string', maxLength: 256 },
+            type: { type: 'string', maxLength: 64 },
+            state: { type: 'string', maxLength: 256, description: 'state value as XState matches it: moving, or normal.moving' },
+            where: { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: MAX_WHERE, description: 'e.g. context.floor:gt:3' },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
             cursor: { type: 'string', maxLength: 512 },
           },
           additionalProperties: false,
         },
+        response: { 200: { type: 'object', properties: { twins: { type: 'array', items: twinView }, next: { type: 'string' } } }, ...errors },
       },
     },
     async (request) => {
-      const { type, state, limit, cursor } = request.query
+      const { type, state, where, limit, cursor } = request.query
       if (type !== undefined) ctx.registry.require(type)
-      return ctx.store.list({ type, state, limit: limit ?? 100, cursor })
+      return ctx.store.list({ type, state, match: parseWhere(where ?? []), limit: checkedLimit(limit, 100, MAX_PAGE), cursor })
     },
   )
 
   app.post<{ Params: { type: string; id: string }; Body: { event: string; payload?: Record<string, unknown> } }>(
     '/twins/:type/:id/events',
     {
+      config: { scope: 'write' },
       schema: {
+        summary: 'Send a twin an event, as its device would',
+        params: twinParams,
         body: {
           type: 'object',
-          properties: { event: { type: 'string', minLength: 1, maxLength: 64 }, payload: {} },
+          properties: { event: { type: 'string', minLength: 1, maxLength: 64 }, payload: { description: 'the event payload object (its JSON Schema: GET /twin-types/:type)' } },
           required: ['event'],
           additionalProperties: false,
         },
+        response: { 202: { type: 'object', properties: { accepted: { type: 'boolean' }, shard: { type: 'integer' }, entryId: { type: 'string' } } }, ...errors },
       },
     },
     async (request, reply) => {
@@ -58,10 +121,35 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   )
 
-  app.get('/twin-types', async () => ({
-    types: ctx.registry.types.map((type) => {
-      const d = ctx.registry.get(type)!
-      return { type, version: d.version, description: d.description, topic: d.topic.source, events: d.events }
-    }),
-  }))
+  const describe = (type: string) => {
+    const d = ctx.registry.require(type)
+    return { type, version: d.version, description: d.description, topic: d.topic.source, events: d.events, statechart: statechartOf(d.machine) }
+  }
+  const typeSchema = {
+    type: 'object',
+    properties: {
+      type: { type: 'string' }, version: { type: 'integer' }, description: { type: 'string' }, topic: { type: 'string' },
+      events: { type: 'object', additionalProperties: true, description: 'device events with the JSON Schema of their payload' },
+      statechart: statechartSchema,
+    },
+  }
+  app.get('/twin-types', {
+    config: { scope: 'read' },
+    schema: { summary: 'Twin types with their events and statecharts', response: { 200: { type: 'object', properties: { types: { type: 'array', items: typeSchema } } }, ...errors } },
+  }, async () => ({ types: ctx.registry.types.map(describe) }))
+
+  app.get<{ Params: { type: string } }>('/twin-types/:type', {
+    config: { scope: 'read' },
+    schema: { summary: 'One twin type with its events and statechart', params: { type: 'object', properties: { type: { type: 'string', maxLength: 64 } }, required: ['type'] }, response: { 200: typeSchema, ...errors } },
+  }, async (request) => describe(request.params.type))
+
+}
+
+/** Tags of the twin's current state (XState `tags`), from its definition; none when the record no longer restores. */
+function tagsOf(ctx: ApiContext, type: string, record: Parameters<typeof toView>[1]): ReadonlySet<string> | undefined {
+  try {
+    return ctx.registry.driver(type)?.restore(record).tags
+  } catch {
+    return undefined
+  }
 }

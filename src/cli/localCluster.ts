@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../config.ts'
@@ -18,7 +19,13 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/twin.js')
 export async function runLocalCluster(config: Config, workers: number, log: Logger): Promise<void> {
   const redis = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
   const children: ChildProcess[] = []
-  const shared = { REDIS_URL: redis.url, LOG_LEVEL: config.logLevel, HTTP_HOST: config.httpHost }
+  // Workers log in to the front's embedded broker (when DEVICE_CREDENTIALS_FILE is set) with one password made here.
+  const shared = { REDIS_URL: redis.url, LOG_LEVEL: config.logLevel, HTTP_HOST: config.httpHost, MQTT_PASSWORD: config.mqttPassword ?? randomBytes(24).toString('base64url') }
+  // Access settings go to the front (the api process), flags included.
+  const access: Record<string, string> = { AUTH: config.auth }
+  if (config.apiTokens) access.API_TOKENS = config.apiTokens
+  if (config.apiTokensFile) access.API_TOKENS_FILE = config.apiTokensFile
+  if (config.deviceCredentialsFile) access.DEVICE_CREDENTIALS_FILE = config.deviceCredentialsFile
   const run = (name: string, env: Record<string, string>) => {
     const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...shared, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
     children.push(child)
@@ -27,7 +34,7 @@ export async function runLocalCluster(config: Config, workers: number, log: Logg
     return child
   }
 
-  run('front', { TWIN_ROLES: 'ingest,api', MQTT_PORT: String(config.mqttPort), HTTP_PORT: String(config.httpPort) })
+  run('front', { ...access, TWIN_ROLES: 'ingest,api', MQTT_PORT: String(config.mqttPort), HTTP_PORT: String(config.httpPort) })
   const health = `http://${config.httpHost}:${config.httpPort}/health`
   for (let i = 0; ; i++) {
     if ((await fetch(health).catch(() => null))?.ok) break

@@ -54,7 +54,7 @@ const cluster = program
   .command('cluster')
   .description('run a local multi-process cluster: managed redis-server, a front process (ingest + api + embedded broker) and N workers')
   .option('--workers <n>', 'worker processes', '3')
-for (const key of ['mqttPort', 'httpPort', 'httpHost', 'dataDir', 'logLevel'] as const) {
+for (const key of ['mqttPort', 'httpPort', 'httpHost', 'dataDir', 'logLevel', 'auth', 'apiTokens', 'apiTokensFile', 'deviceCredentialsFile'] as const) {
   cluster.addOption(new Option(settings[key].flag, `${settings[key].doc} [env ${settings[key].env}]`))
 }
 cluster.action(async (options: { workers: string }) => {

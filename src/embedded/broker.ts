@@ -1,5 +1,8 @@
 import { createServer, type Server } from 'node:net'
-import { Aedes, type Client, type PublishPacket } from 'aedes'
+import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { sha256 } from '../api/auth.ts'
+import { TwinError } from '../errors.ts'
+import { deviceTopicPrefix, matchesSecret, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
 
 /**
  * Sees every PUBLISH a client sends before the broker acknowledges it. Return
@@ -25,7 +28,20 @@ export interface EmbeddedBrokerOptions {
   /** Not enforced here: the engine dead-letters oversize payloads itself (see below). */
   maxPayloadBytes?: number
   logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
+  /**
+   * Device logins (DEVICE_CREDENTIALS_FILE). When set, every client must log
+   * in: a device may publish only under its own `devices/{type}/{id}/` and
+   * subscribe only below it; the engine's own clients use `internal`.
+   */
+  credentials?: BrokerCredentials
+  /** something was refused (reason: bad-login, foreign-publish, foreign-subscribe); already logged */
+  onRefused?: (reason: RefusalReason) => void
 }
+
+export type RefusalReason = 'bad-login' | 'foreign-publish' | 'foreign-subscribe'
+
+/** Who a connected client is: a device (its topic prefix) or the engine itself. */
+type Identity = { device: DeviceCredential; prefix: string } | { internal: true }
 
 type Done = (error?: Error | null) => void
 
@@ -43,8 +59,26 @@ const SYS_PREFIX = '$SYS/'
  * proxy with a frame limit in front if the port is exposed beyond the host.
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-  const { intercept, logger } = options
-  const aedes = await Aedes.createBroker(intercept ? { authorizePublish: authorizeWith(intercept) } : {})
+  const { intercept, logger, credentials } = options
+  const handlers: Partial<AedesOptions> = {}
+  const identities = new WeakMap<Client, Identity>()
+  const refuse = (reason: RefusalReason, fields: object, message: string) => {
+    logger?.warn({ code: 'TWIN_ERR_DEVICE_FORBIDDEN', reason, ...fields }, message)
+    options.onRefused?.(reason)
+  }
+  let guard: PublishGuard | undefined
+  if (credentials) {
+    Object.assign(handlers, deviceAuthHandlers(credentials, identities, refuse))
+    guard = (client, topic) => {
+      const who = identities.get(client)
+      if (!who || 'internal' in who || topic.startsWith(who.prefix)) return null
+      const message = `device ${who.device.username} may publish only under ${who.prefix}, not to "${topic.slice(0, 120)}"; connection closed`
+      refuse('foreign-publish', { clientId: client.id, username: who.device.username, topic: topic.slice(0, 120) }, message)
+      return new TwinError('TWIN_ERR_DEVICE_FORBIDDEN', message)
+    }
+  }
+  if (intercept || guard) handlers.authorizePublish = authorizeWith(intercept ?? (() => undefined), guard)
+  const aedes = await Aedes.createBroker(handlers)
 
   // aedes reports a refused publish or a broken socket as clientError and
   // closes the connection; without a log line a device retrying forever is a mystery.
@@ -93,7 +127,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
  * through a per-client chain. `intercept` itself is still called at arrival,
  * in order, so the engine can pipeline its Redis writes.
  */
-function authorizeWith(intercept: PublishInterceptor) {
+function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
   const tails = new WeakMap<Client, Promise<boolean>>()
   return (client: Client | null, packet: PublishPacket, callback: Done): void => {
     // Replacing aedes' default authorizePublish drops its $SYS guard; keep it
@@ -103,9 +137,12 @@ function authorizeWith(intercept: PublishInterceptor) {
       return
     }
     let pending: Promise<void> | undefined
+    // A refused publish is neither ingested nor delivered; it goes through the
+    // per-client chain like any other so earlier PUBACKs keep their order.
+    const refused = client && guard ? guard(client, packet.topic) : null
     try {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-      pending = intercept(client ? { id: client.id } : null, packet.topic, payload)
+      pending = refused ? Promise.reject(refused) : intercept(client ? { id: client.id } : null, packet.topic, payload)
     } catch (err) {
       pending = Promise.reject(err)
     }
@@ -134,6 +171,61 @@ function authorizeWith(intercept: PublishInterceptor) {
     tails.set(client, tail)
     // Drop the chain once it is idle so a finished connection holds nothing.
     void tail.then(() => { if (tails.get(client) === tail) tails.delete(client) })
+  }
+}
+
+/** null when `client` may publish to `topic`, else the (already logged) refusal. */
+type PublishGuard = (client: Client, topic: string) => Error | null
+
+/**
+ * aedes `authenticate` and `authorizeSubscribe` for device logins. Unknown
+ * user names and wrong passwords get CONNACK 4 (bad user name or password), a
+ * CONNECT without credentials CONNACK 5 (not authorized). A subscription
+ * outside the device's own prefix is refused in the SUBACK (128).
+ */
+function deviceAuthHandlers(
+  credentials: BrokerCredentials,
+  identities: WeakMap<Client, Identity>,
+  refuse: (reason: RefusalReason, fields: object, message: string) => void,
+): Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'> {
+  const internalName = sha256(credentials.internal.username)
+  const internalSecret = sha256(credentials.internal.password)
+  const loginError = (returnCode: 4 | 5, message: string) => Object.assign(new Error(message), { returnCode })
+  return {
+    authenticate: (client, username, password, done) => {
+      const secret = password === undefined ? undefined : Buffer.isBuffer(password) ? password.toString('utf8') : String(password)
+      if (typeof username !== 'string' || secret === undefined) {
+        refuse('bad-login', { clientId: client.id }, 'MQTT CONNECT without user name and password refused (DEVICE_CREDENTIALS_FILE is set)')
+        done(loginError(5, 'user name and password required') as never, false)
+        return
+      }
+      // Both compared, whatever the first says: the time does not tell which one failed.
+      const nameOk = matchesSecret(username, internalName)
+      const secretOk = matchesSecret(secret, internalSecret)
+      if (nameOk && secretOk) {
+        identities.set(client, { internal: true })
+        done(null, true)
+        return
+      }
+      const device = credentials.devices.get(username)
+      if (device && matchesSecret(secret, device.sha256)) {
+        identities.set(client, { device, prefix: deviceTopicPrefix(device) })
+        done(null, true)
+        return
+      }
+      refuse('bad-login', { clientId: client.id, username: username.slice(0, 128) }, `MQTT login refused for "${username.slice(0, 128)}": unknown user name or wrong password`)
+      done(loginError(4, 'bad user name or password') as never, false)
+    },
+    authorizeSubscribe: (client, sub: Subscription, done) => {
+      const who = client && identities.get(client)
+      if (!who || 'internal' in who || sub.topic.startsWith(who.prefix)) {
+        done(null, sub)
+        return
+      }
+      refuse('foreign-subscribe', { clientId: client!.id, username: who.device.username, topic: sub.topic.slice(0, 120) },
+        `device ${who.device.username} may subscribe only under ${who.prefix} (e.g. ${who.prefix}commands/#), not to "${sub.topic.slice(0, 120)}"`)
+      done(null, null as never)
+    },
   }
 }
 

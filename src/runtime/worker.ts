@@ -29,6 +29,8 @@ export interface WorkerOptions {
   onOutbox?: (shard: number) => void
   /** called when this worker takes over a shard (before it is processed) */
   onAcquire?: (shard: number) => void
+  /** how long a step's commits took (seconds, all `shards` in parallel): the commit latency metric */
+  onCommit?: (seconds: number, shards: number) => void
   /** publishes each step's committed changes to API processes elsewhere */
   feed?: { publish(workerId: string, views: readonly TwinView[], derived: readonly DerivedEvent[]): void }
 }
@@ -217,6 +219,7 @@ export class Worker {
       processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]!, historyLength: this.o.historyLength }),
     )
 
+    const started = performance.now()
     const commits = await Promise.allSettled(
       active.map((s, i) => {
         const k = s.keys
@@ -227,6 +230,7 @@ export class Worker {
         )
       }),
     )
+    this.o.onCommit?.((performance.now() - started) / 1000, active.length)
 
     const views: TwinView[] = []
     const derived: DerivedEvent[] = []

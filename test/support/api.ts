@@ -1,13 +1,23 @@
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import { buildApi } from '../../src/api/app.ts'
+import { openAuth } from '../../src/api/auth.ts'
+import type { ApiContext } from '../../src/api/context.ts'
 import { silentLog, waitFor } from './env.ts'
 import type { Pipeline } from './pipeline.ts'
 
-/** The real API on a free port, over a running pipeline. */
-export async function startApi(p: Pipeline): Promise<{ app: FastifyInstance; url: string; wsUrl: string }> {
+/**
+ * The real API on a free port, over a running pipeline. Open access unless
+ * `overrides.auth` says otherwise (tests of auth pass a TokenAuth).
+ */
+export async function startApi(p: Pipeline, overrides: Partial<ApiContext> = {}): Promise<{ app: FastifyInstance; url: string; wsUrl: string }> {
   const app = await buildApi(
-    { redis: p.redis, keys: p.keys, shards: p.shards, registry: p.registry, store: p.store, ingestor: p.ingestor, bus: p.bus, maxPayloadBytes: 4096, leaseTtlMs: 2000, health: () => ({ worker: p.worker.stats }) },
+    {
+      redis: p.redis, keys: p.keys, shards: p.shards, registry: p.registry, store: p.store, ingestor: p.ingestor, bus: p.bus, maxPayloadBytes: 4096, leaseTtlMs: 2000,
+      health: () => ({ worker: p.worker.stats }),
+      auth: openAuth,
+      ...overrides,
+    },
     silentLog,
   )
   await app.listen({ port: 0, host: '127.0.0.1' })

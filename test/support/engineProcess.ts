@@ -40,6 +40,8 @@ export class EngineProcess {
         DEMO: '0',
         LEASE_TTL_MS: '1000',
         LOG_LEVEL: 'warn',
+        // Tests of the API's access control pass AUTH=tokens and API_TOKENS in env.
+        AUTH: 'open',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

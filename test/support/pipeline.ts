@@ -26,7 +26,7 @@ export interface Pipeline {
   relay?: OutboxRelay
   shards: number
   /** starts another worker on the same data (e.g. after stopping the first) */
-  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number }>): Worker
+  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }>): Worker
   stop(): Promise<void>
 }
 
@@ -46,11 +46,11 @@ export async function startPipeline(
   const workers: Worker[] = []
   const publisher = options.mqttUrl ? await mqtt.connectAsync(options.mqttUrl, { reconnectPeriod: 100 }) : undefined
   const relay = publisher && new OutboxRelay(redis, keys, publisher, silentLog, { shards, outboxMaxLen: 10_000 })
-  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number }> = {}) => {
+  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
     const w = new Worker({
       redis, keys, registry, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
       batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
-      historyLength: 10, deadLetterMaxLen: 1000,
+      historyLength: 10, deadLetterMaxLen: 1000, onCommit: overrides.onCommit,
       onOutbox: relay && ((shard) => relay.notify(shard)),
       onAcquire: relay && ((shard) => relay.resume(shard)),
     })

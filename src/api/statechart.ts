@@ -1,0 +1,114 @@
+import type { AnyStateMachine } from 'xstate'
+
+/**
+ * A twin type's statechart as plain JSON, for tools that draw it
+ * (`GET /twin-types`). Derived from the XState v5 machine's state node tree
+ * (`machine.root`: `.states`, `.transitions`, `.after`), so it is always the
+ * machine the engine runs. Paths are dot-separated from the root
+ * (`moving`, `normal.moving`); the root's own path is ``.
+ */
+export interface StateChart {
+  initial: string | null
+  states: StateInfo[]
+  transitions: TransitionInfo[]
+  /** named delays (ms); null when the delay is computed by a function */
+  delays: Record<string, number | null>
+}
+
+export interface StateInfo {
+  key: string
+  path: string
+  type: string
+  /** compound states: the initial child's path */
+  initial?: string
+  states?: StateInfo[]
+}
+
+export interface TransitionInfo {
+  /** path of the state that declares it ('' for the root) */
+  source: string
+  /** the event type; for delayed transitions the engine's internal `xstate.after…` name */
+  event: string
+  /** target state paths; empty for a transition that stays (actions only) */
+  targets: string[]
+  guard?: string
+  actions: string[]
+  /** delayed (`after`) transitions: the delay's name or ms */
+  after?: string | number
+}
+
+interface Node {
+  key: string
+  path: string[]
+  type: string
+  states: Record<string, Node>
+  initial?: { target?: Node[] }
+  transitions: Map<string, Array<{ target?: Node[]; guard?: unknown; actions?: unknown[] }>>
+  after: Array<{ delay: string | number; eventType: string }>
+}
+
+const pathOf = (node: Node) => node.path.join('.')
+
+function nameOf(item: unknown): string {
+  if (typeof item === 'string') return item
+  if (typeof item === 'function') return item.name || 'inline'
+  if (item && typeof item === 'object' && typeof (item as { type?: unknown }).type === 'string') return (item as { type: string }).type
+  return 'inline'
+}
+
+export function statechartOf(machine: AnyStateMachine): StateChart {
+  const root = machine.root as unknown as Node
+  const transitions: TransitionInfo[] = []
+  const visit = (node: Node): StateInfo => {
+    const delayed = new Map(node.after.map((a) => [a.eventType, a.delay]))
+    for (const [event, list] of node.transitions) {
+      for (const t of list) {
+        const info: TransitionInfo = {
+          source: pathOf(node),
+          event,
+          targets: (t.target ?? []).map(pathOf),
+          actions: (t.actions ?? []).map(nameOf),
+        }
+        if (t.guard !== undefined) info.guard = nameOf(t.guard)
+        if (delayed.has(event)) info.after = delayed.get(event)!
+        transitions.push(info)
+      }
+    }
+    const children = Object.values(node.states ?? {})
+    const info: StateInfo = { key: node.key, path: pathOf(node), type: node.type }
+    const initial = node.initial?.target?.[0]
+    if (initial) info.initial = pathOf(initial)
+    if (children.length) info.states = children.map(visit)
+    return info
+  }
+  const top = visit(root)
+  const delays: Record<string, number | null> = {}
+  for (const [name, value] of Object.entries((machine.implementations?.delays ?? {}) as Record<string, unknown>)) {
+    delays[name] = typeof value === 'number' ? value : null
+  }
+  return { initial: top.initial ?? null, states: top.states ?? [], transitions, delays }
+}
+
+/** JSON Schema of a StateChart, for the OpenAPI document. */
+export const statechartSchema = {
+  type: 'object',
+  properties: {
+    initial: { type: ['string', 'null'] },
+    states: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    transitions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          source: { type: 'string' },
+          event: { type: 'string' },
+          targets: { type: 'array', items: { type: 'string' } },
+          guard: { type: 'string' },
+          actions: { type: 'array', items: { type: 'string' } },
+          after: { type: ['string', 'number'] },
+        },
+      },
+    },
+    delays: { type: 'object', additionalProperties: { type: ['number', 'null'] } },
+  },
+} as const
