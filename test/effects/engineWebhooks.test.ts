@@ -21,7 +21,7 @@ async function engine(env: Record<string, string>): Promise<Engine> {
     await dropPrefix(redis, prefix)
     await redis.quit()
   })
-  const config = loadConfig({ ...redisEnv(), KEY_PREFIX: prefix, MQTT_PORT: '0', HTTP_PORT: '0', DEMO: 'false', SHARDS: '4', TWINS_DIR: FIXTURE_TWINS, ...env })
+  const config = loadConfig({ ...redisEnv(), KEY_PREFIX: prefix, MQTT_PORT: '0', HTTP_PORT: '0', DEMO: 'false', SHARDS: '4', TWINS_DIR: FIXTURE_TWINS, AUTH: 'open', ...env })
   const e = await startEngine(config, { log: silentLog })
   cleanups.push(() => e.stop())
   return e
