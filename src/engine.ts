@@ -142,6 +142,11 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           redis, keys, shards, registry, store, ingestor, bus,
           maxPayloadBytes: config.maxPayloadBytes,
           leaseTtlMs: config.leaseTtlMs,
+          ws: {
+            highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs,
+            heartbeatMs: config.wsHeartbeatMs, rateLimit: config.wsRateLimit, rateBurst: config.wsRateBurst, floodCloseMs: config.wsFloodCloseMs,
+            resumeRevs: config.wsResumeRevs, resumeTwins: config.wsResumeTwins,
+          },
           health: () => ({
             roles: [...roles],
             shards,

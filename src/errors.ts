@@ -20,6 +20,7 @@ export const ErrorCodes = {
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',
   TWIN_ERR_WS_BAD_MESSAGE: 'a WebSocket message is not valid protocol JSON',
+  TWIN_ERR_RATE_LIMITED: 'a client sent more messages than its rate limit allows',
   TWIN_ERR_INTERNAL: 'the engine failed unexpectedly; its log has the details',
   // Definitions and configuration.
   TWIN_ERR_DEFINITION: 'a twin definition is invalid',

@@ -5,10 +5,9 @@ import type { ApiContext } from './context.ts'
 import { errorHandler } from './httpErrors.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
-import { WsSession } from './wsSession.ts'
+import { WsHub } from './ws/hub.ts'
+import { LIMITS } from './ws/schemas.ts'
 
-/** Largest WebSocket message a client may send; protocol messages are small. */
-const WS_MAX_PAYLOAD = 64 * 1024
 
 /** The HTTP + WebSocket API (docs/protocol.md). Tests drive it with `app.inject` and real sockets. */
 export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyInstance> {
@@ -23,11 +22,15 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send({ error: { code: 'TWIN_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } })
   })
-  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })
+  // Largest WebSocket message a client may send; protocol messages are small.
+  await app.register(websocket, { options: { maxPayload: LIMITS.messageBytes } })
+  const hub = new WsHub(ctx.registry, ctx.store, ctx.bus, log.child({ component: 'ws' }), ctx.ws)
+  app.addHook('onClose', async () => hub.close())
+  app.decorate('ws', hub)
   twinRoutes(app, ctx)
-  opsRoutes(app, ctx)
+  opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   app.get('/ws', { websocket: true }, (socket) => {
-    new WsSession(socket, ctx)
+    hub.accept(socket)
   })
   return app
 }

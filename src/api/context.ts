@@ -4,6 +4,7 @@ import type { ChangeBus } from '../runtime/changeBus.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { TwinStore } from '../store/twinStore.ts'
+import type { WsOptions } from './ws/options.ts'
 
 /** What the HTTP and WebSocket handlers need from the engine. */
 export interface ApiContext {
@@ -19,4 +20,6 @@ export interface ApiContext {
   leaseTtlMs: number
   /** live figures for GET /health */
   health(): Record<string, unknown>
+  /** WebSocket settings (src/config.ts WS_*); defaults when absent */
+  ws?: Partial<WsOptions>
 }
