@@ -44,7 +44,8 @@ export class WsHub {
   readonly recent: RecentChanges
   readonly tags: TagResolver
   readonly now = (): number => Date.now()
-  private readonly sessions = new Set<WsSession>()
+  /** open sessions (tests terminate their sockets to simulate dropped connections) */
+  readonly sessions = new Set<WsSession>()
   private readonly watched = new Set<Outbox>()
   private readonly offs: Array<() => void> = []
   private readonly heartbeat: NodeJS.Timeout

@@ -99,7 +99,7 @@ export class WsSession {
       if (now - this.lastRateError >= 1000) {
         this.lastRateError = now
         const o = this.hub.options
-        this.error('TWIN_ERR_RATE_LIMITED', `over ${o.rateLimit} messages/s (burst ${o.rateBurst}): ${this.refusedSinceError} message(s) dropped; send less often`)
+        this.error('TWIN_ERR_RATE_LIMITED', `over ${o.rateLimit} messages/s (burst ${o.rateBurst}): dropping messages (${this.refusedSinceError} since the last notice, at most one a second); send less often`)
         this.refusedSinceError = 0
       }
       return
