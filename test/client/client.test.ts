@@ -17,6 +17,8 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close()
   await app?.close()
   await p?.stop()
+  app = undefined as never
+  p = undefined as never
 })
 
 async function start(ws: Partial<WsOptions> = {}): Promise<void> {
@@ -127,7 +129,7 @@ describe('twin-engine/client packaging', () => {
     const { ROOT } = await import('../support/env.ts')
     const dir = join(ROOT, 'src/client')
     for (const file of readdirSync(dir)) {
-      const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1])
+      const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/^(?:import|export)[^\n]*from '([^']+)'/gm)].map((m) => m[1])
       for (const spec of imports) expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[a-z]+\.ts$/)
     }
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string> }
