@@ -180,6 +180,11 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
             cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs),
           }),
           notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
+          ws: {
+            highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs,
+            heartbeatMs: config.wsHeartbeatMs, rateLimit: config.wsRateLimit, rateBurst: config.wsRateBurst, floodCloseMs: config.wsFloodCloseMs,
+            resumeRevs: config.wsResumeRevs, resumeTwins: config.wsResumeTwins,
+          },
           health: () => ({
             roles: [...roles],
             shards,

@@ -24,7 +24,7 @@ export const ErrorCodes = {
   TWIN_ERR_INTERNAL: 'the engine failed unexpectedly; its log has the details',
   TWIN_ERR_UNAUTHORIZED: 'no valid API token was presented',
   TWIN_ERR_FORBIDDEN: 'the API token lacks the scope the request needs',
-  TWIN_ERR_RATE_LIMITED: 'too many requests from this token or address',
+  TWIN_ERR_RATE_LIMITED: 'too many HTTP requests from this token or address, or WebSocket messages from this socket',
   TWIN_ERR_NOT_READY: 'the process is not ready to serve (Redis, broker link or shards)',
   TWIN_ERR_DEVICE_FORBIDDEN: 'an MQTT device published or subscribed outside its own topics',
   // Definitions and configuration.

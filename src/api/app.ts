@@ -12,10 +12,9 @@ import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
-import { WsSession } from './wsSession.ts'
+import { WsHub } from './ws/hub.ts'
+import { LIMITS } from './ws/schemas.ts'
 
-/** Largest WebSocket message a client may send; protocol messages are small. */
-const WS_MAX_PAYLOAD = 64 * 1024
 
 /** What a route needs: a scope, or `public` (health, readiness, the OpenAPI document). */
 export type RouteAccess = Scope | 'public'
@@ -101,13 +100,18 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
       return { schema: { ...s, security: [{ bearerAuth: [] }], description: s.description ? `${String(s.description)} ${note}` : note }, url }
     },
   })
-  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })
+  // Largest WebSocket message a client may send; protocol messages are small.
+  await app.register(websocket, { options: { maxPayload: LIMITS.messageBytes } })
+  const hub = new WsHub(ctx.registry, ctx.store, ctx.bus, log.child({ component: 'ws' }), ctx.ws)
+  app.addHook('onClose', async () => hub.close())
+  app.decorate('ws', hub)
+  ctx.metrics?.use({ ws: () => hub.stats })
   twinRoutes(app, ctx)
-  opsRoutes(app, ctx)
+  opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   effectsRoutes(app, ctx)
   commandRoutes(app, ctx)
   app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { token: { type: 'string', description: 'API token, for clients that cannot set headers' } } } } }, (socket) => {
-    new WsSession(socket, ctx)
+    hub.accept(socket)
   })
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger())
   return app

@@ -1,11 +1,12 @@
 import type { TwinRegistry } from '../definitions/registry.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
-import type { Metrics, WsStats } from '../observability/metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 import type { ChangeBus } from '../runtime/changeBus.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { TwinStore } from '../store/twinStore.ts'
 import type { ApiAuth } from './auth.ts'
+import type { WsOptions } from './ws/options.ts'
 
 /** What the HTTP and WebSocket handlers need from the engine. */
 export interface ApiContext {
@@ -29,6 +30,6 @@ export interface ApiContext {
   notReady?(): Promise<string[]>
   /** GET /metrics; absent: 404 */
   metrics?: Metrics
-  /** WebSocket figures for /metrics, filled in by the WebSocket layer */
-  wsStats?(): WsStats
+  /** WebSocket settings (src/config.ts WS_*); defaults when absent */
+  ws?: Partial<WsOptions>
 }

@@ -1,3 +1,4 @@
+import type { WsStats } from '../api/ws/hub.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { IngestStats } from '../ingest/ingestor.ts'
 import type { WorkerStats } from '../runtime/worker.ts'
@@ -14,14 +15,6 @@ import type { WorkerStats } from '../runtime/worker.ts'
  * Its own Registry, never prom-client's global one, so several engines in one
  * process (tests) do not collide.
  */
-
-/** What the WebSocket layer reports (the API context's `wsStats()`). Counters are totals since start. */
-export interface WsStats {
-  clients: number
-  conflated: number
-  droppedEvents: number
-  closedSlow: number
-}
 
 /** Cluster-wide figures read from Redis. */
 export interface ClusterFigures {
@@ -120,11 +113,11 @@ export class Metrics {
     })
     new Gauge({
       name: 'twin_ws_clients', help: 'Open WebSocket connections', registers: [r],
-      collect() { const ws = self.sources.ws?.(); if (ws) this.set(ws.clients) },
+      collect() { const ws = self.sources.ws?.(); if (ws) this.set(ws.connections) },
     })
     new Counter({
       name: 'twin_ws_conflated_total', help: 'Twin changes replaced by a newer one before a slow WebSocket client got them', registers: [r],
-      collect() { this.reset(); total(this, self.sources.ws?.().conflated) },
+      collect() { this.reset(); total(this, self.sources.ws?.().conflations) },
     })
     new Counter({
       name: 'twin_ws_dropped_total', help: 'Derived events dropped for slow WebSocket clients', registers: [r],

@@ -1,0 +1,277 @@
+import type { WebSocket } from 'ws'
+import { CloseCodes, PROTOCOL_VERSION, type SubscribeMessage } from '../../client/protocol.ts'
+import { TwinError, type ErrorCode } from '../../errors.ts'
+import { toMessage } from '../../runtime/serialise.ts'
+import type { DerivedEvent, TwinView } from '../../runtime/shardBatch.ts'
+import { compileFilter, type TwinFilter } from './filter.ts'
+import type { WsHub } from './hub.ts'
+import { Outbox, prefixesFor, type Prefixes } from './outbox.ts'
+import { RateLimiter } from './rateLimiter.ts'
+import { LIMITS, parseClientMessage } from './schemas.ts'
+
+/** Twins per snapshot page (and per store read). */
+const SNAPSHOT_PAGE = 500
+
+interface Subscription {
+  p: Prefixes
+  filter: TwinFilter
+  changes: boolean
+  /** derived events: null = none, 'all', or a set of names */
+  events: null | 'all' | Set<string>
+  /** twins currently in the subscription, for filters that look at state (to send `match: false` once) */
+  members: Set<string> | null
+  /** latest live change per twin while the initial state is read (bounded by the twins covered) */
+  pending: Map<string, TwinView> | null
+  /** rev sent per twin during the initial state */
+  sent: Map<string, number> | null
+  ended: boolean
+}
+
+/**
+ * One WebSocket connection speaking protocol v1 (docs/protocol.md). The hub
+ * feeds it change notices and derived events; it filters them per
+ * subscription and hands them to its Outbox, which owns slow-consumer
+ * handling.
+ */
+export class WsSession {
+  readonly outbox: Outbox
+  private readonly subs = new Map<string, Subscription>()
+  private readonly limiter: RateLimiter
+  private nextId = 1
+  private lastRateError = 0
+  private refusedSinceError = 0
+  /** last time the client showed it is alive (pong or any message) */
+  lastSeen: number
+  closed = false
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly hub: WsHub,
+  ) {
+    const o = hub.options
+    const now = hub.now()
+    this.lastSeen = now
+    this.limiter = new RateLimiter(o.rateLimit, o.rateBurst, o.floodCloseMs, now)
+    this.outbox = new Outbox(socket, { highWaterBytes: o.highWaterBytes, lowWaterBytes: Math.floor(o.highWaterBytes / 4), maxBufferedBytes: o.maxBufferedBytes, slowCloseMs: o.slowCloseMs }, hub.outboxEvents, hub.now)
+    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
+    socket.on('pong', () => (this.lastSeen = hub.now()))
+    socket.on('close', () => this.dispose())
+    socket.on('error', () => this.dispose())
+    this.send({ op: 'welcome', protocol: PROTOCOL_VERSION, heartbeatMs: o.heartbeatMs, limits: { rate: o.rateLimit, burst: o.rateBurst, subscriptions: LIMITS.subscriptions, ids: LIMITS.ids, messageBytes: LIMITS.messageBytes } })
+  }
+
+  get subscriptions(): number {
+    return this.subs.size
+  }
+
+  private dispose(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const sub of this.subs.values()) sub.ended = true
+    this.subs.clear()
+    this.outbox.dispose()
+    this.hub.remove(this)
+  }
+
+  private send(message: Record<string, unknown>): void {
+    this.outbox.write(JSON.stringify(message))
+  }
+
+  private error(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+    this.send({ op: 'error', code, message, ...extra })
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    const now = this.hub.now()
+    this.lastSeen = now
+    const admission = this.limiter.take(now)
+    if (admission === 'flood') {
+      this.hub.counters.closedFlooding++
+      this.socket.close(CloseCodes.FLOODING, `flooding: ${this.hub.options.rateLimit * 10}+ messages/s for ${this.hub.options.floodCloseMs} ms`)
+      this.dispose()
+      return
+    }
+    if (admission === 'limited') {
+      this.hub.counters.rateLimited++
+      this.refusedSinceError++
+      // One error a second at most: answering every dropped message would amplify the flood.
+      if (now - this.lastRateError >= 1000) {
+        this.lastRateError = now
+        const o = this.hub.options
+        this.error('TWIN_ERR_RATE_LIMITED', `over ${o.rateLimit} messages/s (burst ${o.rateBurst}): dropping messages (${this.refusedSinceError} since the last notice, at most one a second); send less often`)
+        this.refusedSinceError = 0
+      }
+      return
+    }
+    let ref: Record<string, unknown> = {}
+    try {
+      if (isBinary) throw new TwinError('TWIN_ERR_WS_BAD_MESSAGE', 'binary frames are not part of the protocol; send JSON text frames')
+      const msg = parseClientMessage(data.toString())
+      if (msg.op === 'subscribe' || msg.op === 'unsubscribe') ref = msg.id ? { sub: msg.id } : {}
+      if (msg.op === 'ping') this.send(msg.ref === undefined ? { op: 'pong' } : { op: 'pong', ref: msg.ref })
+      else if (msg.op === 'hello') this.send({ op: 'welcome', protocol: PROTOCOL_VERSION, heartbeatMs: this.hub.options.heartbeatMs, limits: { rate: this.hub.options.rateLimit, burst: this.hub.options.rateBurst, subscriptions: LIMITS.subscriptions, ids: LIMITS.ids, messageBytes: LIMITS.messageBytes } })
+      else if (msg.op === 'subscribe') this.subscribe(msg)
+      else this.unsubscribe(msg.id)
+    } catch (err) {
+      if (!(err instanceof TwinError)) {
+        this.hub.log.error({ err }, 'WebSocket message failed')
+        this.error('TWIN_ERR_INTERNAL', 'the message could not be handled; the server log has the details', ref)
+        return
+      }
+      this.error(err.code, err.message, ref)
+    }
+  }
+
+  private subscribe(msg: SubscribeMessage): void {
+    const bad = (why: string) => new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `subscribe: ${why}`)
+    this.hub.registry.require(msg.type)
+    const filter = compileFilter(msg)
+    const changes = msg.changes !== false
+    if (!changes && filter.dynamic) throw bad('changes: false (events only) cannot use state, tags or where: those filter on state')
+    if (!changes && !msg.events) throw bad('changes: false needs events: true or a list of event names')
+    let id = msg.id
+    if (id === undefined) {
+      do id = `s${this.nextId++}`
+      while (this.subs.has(id))
+    }
+    if (this.subs.has(id)) throw bad(`subscription "${id}" exists; unsubscribe first or use another id`)
+    if (this.subs.size >= LIMITS.subscriptions) throw bad(`at most ${LIMITS.subscriptions} subscriptions per connection`)
+    const sub: Subscription = {
+      p: prefixesFor(id),
+      filter,
+      changes,
+      events: msg.events === true ? 'all' : Array.isArray(msg.events) ? new Set(msg.events) : null,
+      members: filter.dynamic ? new Set() : null,
+      pending: changes ? new Map() : null,
+      sent: changes ? new Map() : null,
+      ended: false,
+    }
+    this.subs.set(id, sub)
+    if (!changes) {
+      this.send({ op: 'subscribed', sub: id, count: 0 })
+      return
+    }
+    this.sendInitialState(sub, msg.since ?? null).catch((err: Error) => {
+      if (sub.ended) return
+      this.subs.delete(id)
+      this.hub.log.warn({ err }, 'WebSocket subscribe failed')
+      this.error('TWIN_ERR_INTERNAL', `subscribe failed (${err.message}); try again`, { sub: id })
+    })
+  }
+
+  /**
+   * Current state first, then live changes. With `since` (resume), a twin the
+   * client holds at its current rev is skipped, one it holds at an older rev
+   * gets the missed changes from the resume buffer or a gap notice and its
+   * state. Changes arriving meanwhile are held (latest per twin) and sent
+   * after `subscribed`, skipping what was already sent, so a rev never goes back.
+   */
+  private async sendInitialState(sub: Subscription, since: Record<string, number> | null): Promise<void> {
+    const { filter } = sub
+    const hub = this.hub
+    let count = 0
+    const resumed = { unchanged: 0, replayed: 0, gaps: 0 }
+    const page = (views: TwinView[]) => {
+      const state: TwinView[] = []
+      const after: Buffer[] = []
+      for (const view of views) {
+        hub.tags.attach(view)
+        const known = since && Object.hasOwn(since, view.id) ? since[view.id]! : undefined
+        if (!filter.matches(view)) {
+          // The client holds a twin that left the filter while it was away.
+          if (known !== undefined) after.push(toMessage(sub.p.leave, view))
+          continue
+        }
+        count++
+        sub.members?.add(view.id)
+        sub.sent!.set(view.id, view.rev)
+        if (known === undefined) state.push(view)
+        else if (known === view.rev) resumed.unchanged++
+        else {
+          const missed = known < view.rev ? hub.recent.between(view.type, view.id, known, view.rev) : null
+          if (missed) {
+            resumed.replayed++
+            for (const m of missed) after.push(toMessage(sub.p.change, m))
+          } else {
+            resumed.gaps++
+            this.send({ op: 'gap', sub: sub.p.id, id: view.id, from: known, to: view.rev })
+            state.push(view)
+          }
+        }
+      }
+      if (state.length) this.send({ op: 'snapshot', sub: sub.p.id, twins: state })
+      for (const frame of after) this.outbox.write(frame)
+    }
+    if (filter.ids) {
+      const ids = [...filter.ids]
+      for (let i = 0; i < ids.length && !sub.ended; i += SNAPSHOT_PAGE) {
+        await this.outbox.writable()
+        const views = await hub.store.getMany(filter.type, ids.slice(i, i + SNAPSHOT_PAGE))
+        if (!sub.ended) page(views)
+      }
+    } else {
+      let cursor: string | undefined
+      do {
+        await this.outbox.writable()
+        if (sub.ended) return
+        // Resuming, twins that left the state are read too: the client gets `match: false` for them.
+        const state = !since && filter.states?.length === 1 ? filter.states[0] : undefined
+        const result = await hub.store.list({ type: filter.type, state, limit: SNAPSHOT_PAGE, cursor })
+        if (sub.ended) return
+        page(result.twins)
+        cursor = result.next
+      } while (cursor)
+    }
+    if (sub.ended) return
+    this.send(since ? { op: 'subscribed', sub: sub.p.id, count, resumed } : { op: 'subscribed', sub: sub.p.id, count })
+    const held = sub.pending!
+    const sent = sub.sent!
+    sub.pending = null
+    sub.sent = null
+    for (const view of held.values()) {
+      const rev = sent.get(view.id)
+      if (rev !== undefined && view.rev <= rev) continue
+      // Held changes keep only the latest per twin: say so when that skipped revs.
+      this.deliver(sub, view, rev !== undefined && view.rev > rev + 1)
+    }
+  }
+
+  private unsubscribe(id: string): void {
+    const sub = this.subs.get(id)
+    if (!sub) throw new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `unsubscribe: no subscription ${JSON.stringify(id)}`)
+    sub.ended = true
+    this.subs.delete(id)
+    this.outbox.forget(id)
+    this.send({ op: 'unsubscribed', sub: id })
+  }
+
+  /** A change notice from the hub (every change of every twin: filter first, cheaply). */
+  onChange(view: TwinView): void {
+    for (const sub of this.subs.values()) {
+      if (!sub.changes || !sub.filter.covers(view.type, view.id)) continue
+      if (sub.pending) sub.pending.set(view.id, view)
+      else this.deliver(sub, view, false)
+    }
+  }
+
+  private deliver(sub: Subscription, view: TwinView, conflated: boolean): void {
+    if (sub.members) {
+      if (sub.filter.matches(view)) sub.members.add(view.id)
+      else {
+        if (sub.members.delete(view.id)) this.outbox.change(sub.p, view, 'leave')
+        return
+      }
+    }
+    this.outbox.change(sub.p, view, conflated ? 'conflated' : 'change')
+  }
+
+  onDerived(event: DerivedEvent): void {
+    for (const sub of this.subs.values()) {
+      if (!sub.events || !sub.filter.covers(event.type, event.twinId)) continue
+      if (sub.events !== 'all' && !sub.events.has(event.name)) continue
+      if (sub.members && !sub.members.has(event.twinId)) continue
+      this.outbox.event(sub.p, event)
+    }
+  }
+}

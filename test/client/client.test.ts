@@ -1,0 +1,138 @@
+import type { FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { WsHub } from '../../src/api/ws/hub.ts'
+import type { WsOptions } from '../../src/api/ws/options.ts'
+import { connect, type GapMessage, type Twin, type TwinClient } from '../../src/client/index.ts'
+import { waitFor } from '../support/env.ts'
+import { startPipeline, type Pipeline } from '../support/pipeline.ts'
+import { startWsApi } from '../support/wsApi.ts'
+
+let p: Pipeline
+let app: FastifyInstance
+let hub: WsHub
+let wsUrl: string
+const clients: TwinClient[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  await app?.close()
+  await p?.stop()
+  app = undefined as never
+  p = undefined as never
+})
+
+async function start(ws: Partial<WsOptions> = {}): Promise<void> {
+  p = await startPipeline()
+  ;({ app, wsUrl, hub } = await startWsApi(p, ws))
+}
+function client(): TwinClient {
+  const c = connect({ url: wsUrl, token: 'secret-token', WebSocket: WebSocket as never, minDelayMs: 20, maxDelayMs: 100 })
+  clients.push(c)
+  return c
+}
+const seqs = new Map<string, number>()
+async function inc(id: string): Promise<void> {
+  const seq = (seqs.get(id) ?? 0) + 1
+  seqs.set(id, seq)
+  await p.ingestor.fromApi('counter', id, 'inc', JSON.stringify({ seq }))
+}
+const dropAll = () => {
+  for (const s of hub.sessions) s.socket.terminate()
+}
+async function storeRevs(): Promise<Record<string, number>> {
+  const page = await p.store.list({ type: 'counter', limit: 1000 })
+  return Object.fromEntries(page.twins.map((t) => [t.id, t.rev]).sort())
+}
+const revsOf = (twins: ReadonlyMap<string, Twin>) => Object.fromEntries([...twins].map(([id, t]) => [id, t.rev]).sort())
+
+describe('twin-engine/client', () => {
+  it('subscribes, passes the token, and after the server drops the connection mid-stream resumes without losing state', async () => {
+    seqs.clear()
+    await start()
+    let upgradeUrl = ''
+    let authorization: string | undefined
+    app.server.on('upgrade', (req) => {
+      upgradeUrl = req.url ?? ''
+      authorization = req.headers.authorization
+    })
+    for (const id of ['a', 'b', 'c']) await inc(id)
+    await waitFor('applied', () => p.worker.stats.applied === 3)
+    const c = client()
+    const changes: Array<[string, number]> = []
+    const events: string[] = []
+    const gaps: GapMessage[] = []
+    const sub = c.subscribe({ type: 'counter', events: ['counted'] }, {
+      onChange: (t) => changes.push([t.id, t.rev]),
+      onGap: (g) => gaps.push(g),
+      onEvent: (e) => events.push(e.id),
+    })
+    expect((await sub.ready).count).toBe(3)
+    expect(upgradeUrl).toBe('/ws?token=secret-token')
+    expect(authorization).toBe('Bearer secret-token')
+
+    // Changes flow while the connection is dropped twice.
+    const flow = (async () => {
+      for (let i = 0; i < 60; i++) {
+        await inc(['a', 'b', 'c', 'd'][i % 4]!)
+        if (i === 20 || i === 40) dropAll()
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    })()
+    await flow
+    await waitFor('applied', () => p.worker.stats.applied === 63)
+    const expected = await storeRevs()
+    await waitFor('client caught up', () => JSON.stringify(revsOf(sub.twins)) === JSON.stringify(expected) || null, 15_000).catch((err) => {
+      throw new Error(`${(err as Error).message}: client ${JSON.stringify(revsOf(sub.twins))}, store ${JSON.stringify(expected)}`)
+    })
+    expect(c.connections).toBeGreaterThanOrEqual(3)
+    // Resumed from the buffer: every missed change replayed, no gap.
+    expect(gaps).toEqual([])
+    expect(events.length).toBeGreaterThan(0)
+    expect(sub.twins.get('a')!.context).toMatchObject({ count: 16, gaps: 0 })
+    // Changes arrive in rev order per twin, never twice.
+    for (const id of ['a', 'b', 'c']) {
+      const revs = changes.filter(([t]) => t === id).map(([, r]) => r)
+      expect(revs).toEqual([...revs].sort((x, y) => x - y))
+      expect(new Set(revs).size).toBe(revs.length)
+    }
+    expect(await c.ping()).toBeGreaterThanOrEqual(0)
+  })
+
+  it('reports a gap when the resume buffer no longer holds what it missed, then holds the current state', async () => {
+    seqs.clear()
+    await start({ resumeRevs: 2 })
+    await inc('a')
+    await waitFor('applied', () => p.worker.stats.applied === 1)
+    const c = client()
+    const gaps: GapMessage[] = []
+    const states: Array<[string, number]> = []
+    const sub = c.subscribe({ type: 'counter' }, { onGap: (g) => gaps.push(g), onState: (t) => states.push([t.id, t.rev]) })
+    await sub.ready
+    // Keep the client away while five changes happen: more than the buffer's two per twin.
+    for (const s of hub.sessions) s.socket.terminate()
+    const blocked = hub.accept.bind(hub)
+    hub.accept = ((socket: WebSocket) => socket.close(1013, 'try later')) as never
+    for (let i = 0; i < 5; i++) await inc('a')
+    await waitFor('applied', () => p.worker.stats.applied === 6)
+    hub.accept = blocked
+    await waitFor('gap', () => gaps.length === 1, 15_000)
+    expect(gaps[0]).toMatchObject({ id: 'a', from: 1, to: 6 })
+    await waitFor('state after gap', () => sub.twins.get('a')?.rev === 6)
+    expect(states).toEqual([['a', 1], ['a', 6]])
+  })
+})
+
+describe('twin-engine/client packaging', () => {
+  it('imports nothing but its own modules, so browsers can bundle it, and is exported as twin-engine/client', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { ROOT } = await import('../support/env.ts')
+    const dir = join(ROOT, 'src/client')
+    for (const file of readdirSync(dir)) {
+      const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/^(?:import|export)[^\n]*from '([^']+)'/gm)].map((m) => m[1])
+      for (const spec of imports) expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[a-z]+\.ts$/)
+    }
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string> }
+    expect(pkg.exports['./client']).toBe('./src/client/index.ts')
+  })
+})
