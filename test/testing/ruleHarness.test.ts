@@ -31,7 +31,7 @@ const watch = defineRule({
             actions: enqueueActions(({ context, event, enqueue }) => {
               const e = event as RuleFeedEvent
               enqueue.assign({ log: [...context.log, `broken ${e.twinId} ${JSON.stringify(e.data)}`] })
-              enqueue.raise({ type: 'check' }, { id: 'check', delay: 10_000 })
+              enqueue.raise({ type: 'check' } as { type: 'check'; at: number }, { id: 'check', delay: 10_000 }) // the engine stamps `at` when it fires
             }),
           },
         },
