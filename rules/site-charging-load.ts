@@ -50,7 +50,7 @@ export const GROUP_ATTRIBUTE = 'site'
 export const GRID_ROLE = 'grid'
 
 export interface ChargerEntry {
-  /** power drawn now: its last meter value while Charging, 0 in any other status; null while Charging with no meter value yet */
+  /** power drawn now: its last meter value while Charging, 0 in any other status; null while Charging with no (or only a 0 W) meter value yet */
   p: number | null
   /** a session is in progress (ACTIVE_STATES) and the charger is online: it takes a share */
   active: boolean
@@ -65,7 +65,7 @@ export interface SiteContext {
   /** charger twin id -> entry; tens per site */
   chargers: Record<string, ChargerEntry>
   /** the site's grid-connection meter; null until it reports */
-  grid: { id: string; limitW: number; powerW: number | null; online: boolean } | null
+  grid: { id: string; limitW: number; powerW: number | null; online: boolean; at: number } | null
   /** engine time of the feed being handled */
   now: number
   limitedSince: number | null
@@ -116,12 +116,17 @@ export function shareOf(m: Measure, reserveRatio = SHARE_RESERVE_RATIO): number 
   return Math.floor(available / m.active.length / ROUND_W) * ROUND_W
 }
 
-/** What the active chargers would draw uncapped. */
+/**
+ * What the active chargers would draw uncapped: a capped one what it drew when
+ * capped (or more, if it draws more now), one never measured ASSUMED_DEMAND_W.
+ * Never less than what they draw now, so a lift can never be followed by a
+ * limit on the same reading.
+ */
 export function demandOf(c: SiteContext, m: Measure): number {
   let demand = 0
   for (const id of m.active) {
     const e = c.chargers[id]!
-    demand += e.cap === null ? (e.p ?? ASSUMED_DEMAND_W) : (e.want ?? ASSUMED_DEMAND_W)
+    demand += e.cap === null ? (e.p ?? ASSUMED_DEMAND_W) : Math.max(e.want ?? ASSUMED_DEMAND_W, Math.min(e.p ?? 0, e.cap))
   }
   return demand
 }
@@ -130,9 +135,17 @@ const overloaded = (c: SiteContext): boolean => {
   const m = measure(c)
   return m !== null && m.active.length > 0 && m.chargingW > m.headroomW
 }
+/**
+ * The caps can go when the demand fits the headroom with the margin, on a grid
+ * reading taken after the last command: a reading older than the command
+ * (a charger that just started, already capped, but not yet on the meter)
+ * shows headroom that is not there (measured: a lift then a limit again within
+ * one reading interval).
+ */
 const liftable = (c: SiteContext): boolean => {
   const m = measure(c)
-  return m !== null && demandOf(c, m) <= m.headroomW - LIFT_MARGIN_RATIO * m.limitW
+  if (m === null || (c.lastCommandAt !== null && c.grid!.at <= c.lastCommandAt)) return false
+  return demandOf(c, m) <= m.headroomW - LIFT_MARGIN_RATIO * m.limitW
 }
 
 const command = (id: string, maxPowerW: number | null): CommandEmit => ({
@@ -152,7 +165,11 @@ function chargerEntry(event: RuleFeedEvent, previous: ChargerEntry | undefined):
   const reported = typeof event.context?.powerW === 'number' ? (event.context.powerW as number) : null
   return {
     // The twin keeps its last meter value after a session; only Charging draws.
-    p: !online ? 0 : state === 'Charging' ? reported : 0,
+    // Charging at 0 W is a meter value from before the session (the charger has
+    // not reported since it started): unknown, not idle, or the demand of a
+    // charger capped now would look like nothing and the cap would be lifted
+    // on the next reading (measured: a limit/lift cycle every few minutes).
+    p: !online || state !== 'Charging' ? 0 : reported !== null && reported > 0 ? reported : null,
     active: online && ACTIVE_STATES.includes(state),
     cap: previous?.cap ?? null,
     want: previous?.want ?? null,
@@ -182,6 +199,7 @@ const machine = setup({
               limitW: typeof c.limitW === 'number' ? c.limitW : (context.grid?.limitW ?? 0),
               powerW: typeof c.lastPowerW === 'number' ? c.lastPowerW : null,
               online: c.online !== false,
+              at: event.at,
             },
             now: event.at,
           })

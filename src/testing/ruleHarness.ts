@@ -5,7 +5,7 @@ import { ruleAsTwin, type RuleDefinition, type RuleFeedEvent, type RuleInput, ty
 import { TwinError } from '../errors.ts'
 import { ID_PATTERN } from '../ingest/validate.ts'
 import { TwinDriver, type LiveTwin, type StepResult } from '../runtime/twinDriver.ts'
-import type { EmittedEvent } from './twinHarness.ts'
+import type { EmittedEvent, TwinHarness } from './twinHarness.ts'
 
 /** A device command a rule step asked for, stamped with the engine time of the step. */
 export interface IssuedCommand extends CommandEmit {
@@ -17,6 +17,26 @@ export interface SourceSnapshot {
   value: StateValue
   context?: any
   attributes?: Record<string, string>
+}
+
+/** A real twin (a TwinHarness on the rule's clock) whose changes and derived events feed the rule. */
+export interface ConnectedTwin {
+  readonly type: string
+  readonly id: string
+  readonly twin: TwinHarness
+  /** Sends a device event to the twin (validated as the engine does; throws what it would dead-letter) and feeds the rule. */
+  send(event: string, payload?: Record<string, unknown>): void
+  /** Sets the twin's attributes, as `devices/{type}/{id}/attributes` does, and feeds the rule. */
+  setAttributes(attributes: Record<string, string>): void
+}
+
+interface Connection {
+  type: string
+  id: string
+  twin: TwinHarness
+  attributes: Record<string, string>
+  rev: number
+  seen: number
 }
 
 interface KnownSource {
@@ -61,6 +81,7 @@ export class RuleHarness {
   readonly commands: IssuedCommand[] = []
   private readonly driver: TwinDriver
   private readonly sources = new Map<string, KnownSource>()
+  private readonly connections: Connection[] = []
   private actor: LiveTwin
 
   constructor(rule: RuleDefinition, options: { group: string; clock?: VirtualClock }) {
@@ -166,18 +187,72 @@ export class RuleHarness {
     return result
   }
 
-  /** Moves virtual time forward, firing every rule timer that falls due, in due order. */
+  /**
+   * Connects a real twin: after each of its steps (`send`, or a timer firing
+   * in `advance`) the rule is fed its change and its derived events, routed
+   * as the engine would. The twin must run on this harness's clock.
+   */
+  connect(type: string, id: string, twin: TwinHarness, attributes: Record<string, string> = {}): ConnectedTwin {
+    if (twin.clock !== this.clock) throw new TwinError('TWIN_ERR_BAD_REQUEST', `create the ${type} "${id}" harness with { clock: ruleHarness.clock }`)
+    const c: Connection = { type, id, twin, attributes, rev: twin.rev, seen: twin.emitted.length }
+    this.connections.push(c)
+    this.sync(c, true)
+    return {
+      type,
+      id,
+      twin,
+      send: (event, payload = {}) => {
+        twin.send(event, payload)
+        this.sync(c, false)
+      },
+      setAttributes: (next) => {
+        c.attributes = { ...next }
+        this.sync(c, true)
+      },
+    }
+  }
+
+  /**
+   * Moves virtual time forward, firing every timer that falls due, in due
+   * order: the rule's own, and those of connected twins (whose steps feed the
+   * rule at the time they fire).
+   */
   advance(ms: number): void {
     const until = this.clock.now() + ms
     for (;;) {
-      const next = this.timers[0]
-      if (!next || next.due > until) break
+      const own = this.timers[0]
+      let next: { due: number; connection: Connection | null } | null = own && own.due <= until ? { due: own.due, connection: null } : null
+      for (const c of this.connections) {
+        const due = c.twin.timers[0]?.due
+        if (due !== undefined && due <= until && (next === null || due < next.due)) next = { due, connection: c }
+      }
+      if (!next) break
       this.clock.set(Math.max(this.clock.now(), next.due))
-      const result = this.driver.fire(this.actor, next.id, next.due)
-      if (result?.error?.code === 'TWIN_ERR_MACHINE_FAILED') throw result.error
-      if (result) this.record(result)
+      if (next.connection) {
+        next.connection.twin.advance(0)
+        this.sync(next.connection, false)
+      } else {
+        const result = this.driver.fire(this.actor, own!.id, own!.due)
+        if (result?.error?.code === 'TWIN_ERR_MACHINE_FAILED') throw result.error
+        if (result) this.record(result)
+      }
     }
     this.clock.set(until)
+  }
+
+  /** Feeds the rule what a connected twin did since the last sync, if the rule takes it. */
+  private sync(c: Connection, changed: boolean): void {
+    const source: SourceSnapshot = { value: c.twin.state, context: c.twin.context, attributes: c.attributes }
+    const inputs = this.rule.inputs.filter((i) => i.twin === c.type)
+    if (changed || c.twin.rev !== c.rev) {
+      c.rev = c.twin.rev
+      if (inputs.some((i) => (i.changes ?? 'none') !== 'none')) this.feedChange(c.type, c.id, source)
+    }
+    const events = c.twin.emitted.slice(c.seen)
+    c.seen = c.twin.emitted.length
+    for (const { type, at: _at, ...data } of events) {
+      if (inputs.some((i) => i.events?.includes(type))) this.feedEvent(c.type, c.id, type, data, source)
+    }
   }
 
   private inputsFor(twinType: string): RuleInput[] {

@@ -35,7 +35,7 @@ describe('site-charging-load', () => {
     const h = site()
     expect(h.state).toBe('normal')
     expect(h.commands).toEqual([])
-    expect(h.context.grid).toEqual({ id: 'g1', limitW: LIMIT, powerW: 20_000, online: true })
+    expect(h.context.grid).toEqual({ id: 'g1', limitW: LIMIT, powerW: 20_000, online: true, at: h.clock.now() })
   })
 
   it('over the limit: caps every active charger at an equal share of the headroom, QoS-1 command per charger', () => {
@@ -63,12 +63,16 @@ describe('site-charging-load', () => {
     h.advance(60_000)
     grid(h, 14_000) // rest 6 kW: headroom 14 kW, demand 14 kW + 2 kW margin does not fit
     expect(h.state).toBe('limited')
+    expect(sent(h).slice(-2)).toEqual(['c1=6000', 'c2=6000']) // raised to (14 kW - 2 kW margin) / 2 instead
+    grid(h, 12_000) // rest 4 kW: headroom 16 kW = 14 kW + 2 kW, but the reading is no newer than the raise
+    expect(h.state).toBe('limited')
+    h.advance(10_000)
     const at = h.clock.now()
-    grid(h, 12_000) // rest 4 kW: headroom 16 kW = 14 kW + 2 kW
+    grid(h, 12_000) // a reading taken after the last command
     expect(h.state).toBe('normal')
     expect(sent(h).slice(-2)).toEqual(['c1=null', 'c2=null'])
     expect(h.emitted.at(-1)).toEqual({
-      type: 'loadLimitLifted', site: S, limitW: LIMIT, gridPowerW: 12_000, headroomW: 16_000, demandW: 14_000, limitedForMs: 60_000, chargers: ['c1', 'c2'], at,
+      type: 'loadLimitLifted', site: S, limitW: LIMIT, gridPowerW: 12_000, headroomW: 16_000, demandW: 14_000, limitedForMs: 70_000, chargers: ['c1', 'c2'], at,
     })
     expect(h.context.chargers.c1).toEqual({ p: 4_000, active: true, cap: null, want: null })
   })
@@ -155,6 +159,7 @@ describe('site-charging-load', () => {
     expect(sent(h)).toEqual(['c1=0'])
     grid(h, 4_000) // headroom 16 kW: not enough for 22 kW + margin
     expect(h.state).toBe('limited')
+    h.advance(10_000)
     grid(h, -4_000) // PV export: headroom 24 kW
     expect(h.state).toBe('normal')
     expect(sent(h)).toEqual(['c1=0', 'c1=null'])
@@ -166,6 +171,7 @@ describe('site-charging-load', () => {
     charger(h, 'c2', 'Finishing', 7_000) // the twin keeps its last meter value
     expect(h.context.chargers.c2).toMatchObject({ p: 0, active: false, cap: 4_000 })
     charger(h, 'c1', 'Charging', 4_000)
+    h.advance(10_000)
     grid(h, 12_000) // rest 8 kW, headroom 12 kW; c1 wants 7 kW + 2 kW margin: fits
     expect(h.state).toBe('normal')
     expect(sent(h).slice(2)).toEqual(['c1=null', 'c2=null'])
@@ -216,6 +222,19 @@ describe('site-charging-load', () => {
     charger(h, 'c2', 'Charging', 4_000, { site: 's2' })
     expect(sent(h).slice(2)).toEqual(['c2=null'])
     expect(Object.keys(h.context.chargers)).toEqual(['c1'])
+  })
+
+  it('lifts only on a grid reading taken after the last command', () => {
+    const h = site()
+    grid(h, 25_000) // capped now
+    charger(h, 'c1', 'Finishing', 0)
+    charger(h, 'c2', 'Finishing', 0)
+    grid(h, 6_000) // nothing charging and plenty of room, but this reading may predate the caps
+    expect(h.state).toBe('limited')
+    h.advance(1)
+    grid(h, 6_000)
+    expect(h.state).toBe('normal')
+    expect(sent(h)).toEqual(['c1=4000', 'c2=4000', 'c1=null', 'c2=null'])
   })
 
   it('a redelivered feed sends nothing twice', () => {

@@ -3,7 +3,9 @@ import { assign, emit, enqueueActions, setup } from 'xstate'
 import { VirtualClock } from '../../src/clock.ts'
 import { COMMAND_EVENT, sendCommand } from '../../src/definitions/commands.ts'
 import { defineRule, type RuleFeedEvent } from '../../src/definitions/defineRule.ts'
+import { defineTwin } from '../../src/definitions/defineTwin.ts'
 import { createRuleHarness } from '../../src/testing/ruleHarness.ts'
+import { createTwinHarness } from '../../src/testing/twinHarness.ts'
 
 /** A small rule: logs what it is fed, arms a 10 s timer on 'lamp.broken', commands a lamp to reset. */
 const watch = defineRule({
@@ -147,5 +149,29 @@ describe('RuleHarness', () => {
     })
     const b = createRuleHarness(boom, { group: 'r1' })
     expect(() => b.feedChange('lamp', 'l1', { value: 'on' })).toThrow(expect.objectContaining({ code: 'TWIN_ERR_MACHINE_FAILED' }))
+  })
+
+  it('connect(): a real twin feeds the rule, and timers of both fire in time order', () => {
+    const lamp = defineTwin({
+      type: 'lamp',
+      version: 1,
+      events: { on: {} },
+      machine: setup({}).createMachine({
+        initial: 'off',
+        states: { off: { on: { on: 'on' } }, on: { after: { 5_000: { actions: emit({ type: 'broken', code: 'E1' } as { type: string }) } } } },
+      }),
+    })
+    const h = createRuleHarness(watch, { group: 'r1' })
+    expect(() => h.connect('lamp', 'l1', createTwinHarness(lamp, { id: 'l1' }))).toThrow(expect.objectContaining({ code: 'TWIN_ERR_BAD_REQUEST' }))
+    const l1 = h.connect('lamp', 'l1', createTwinHarness(lamp, { id: 'l1', clock: h.clock }), { room: 'r1' })
+    const start = h.clock.now()
+    expect(h.context.log).toEqual(['l1:off']) // joined
+    l1.send('on')
+    h.advance(20_000) // the twin's 5 s timer emits 'broken', which arms the rule's 10 s check
+    expect(h.context.log).toEqual(['l1:off', 'l1:on', 'broken l1 {"code":"E1"}'])
+    expect(h.emitted).toEqual([{ type: 'lampStillBroken', room: 'r1', at: start + 15_000 }])
+    expect(h.clock.now()).toBe(start + 20_000)
+    l1.setAttributes({ room: 'r2' }) // leaves: one last feed
+    expect(h.context.log.at(-1)).toBe('l1:on')
   })
 })
