@@ -1,3 +1,4 @@
+import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
 import type { DeviceMessage, SimulatedDevice } from './devices.ts'
 
 /** OCPP HeartbeatInterval most central systems hand out in BootNotification.conf. */
@@ -18,17 +19,26 @@ type Status = 'Available' | 'Preparing' | 'Charging' | 'SuspendedEV' | 'Suspende
  *
  * Multi-message steps (a session start, a stop) are queued so that each call
  * sends one message, in the order a real charger sends them.
+ *
+ * Load management: `setMaxPower { maxPowerW }` caps the power it draws (as an
+ * OCPP TxDefaultProfile / SetChargingProfile would), `{ maxPowerW: null }`
+ * lifts the cap. The cap holds across sessions until lifted; a cap below what
+ * a car can charge at simply yields that power (no status change).
  */
 export class ChargerDevice implements SimulatedDevice {
   readonly type = 'charger'
   readonly id: string
+  attributes: Record<string, string> = {}
   private readonly random: () => number
   private status: Status | null = null
   private readonly queue: Array<(now: number) => DeviceMessage> = []
   /** energy register, Wh, unrounded */
   private register: number
-  private powerW = 0
-  private maxPowerW = 0
+  private power = 0
+  /** what the car in the current session can draw */
+  private evPowerW = 0
+  /** the load-management cap; null when uncapped */
+  private capW: number | null = null
   private transactionId: number
   private lastAt: number | null = null
   private lastHeartbeatAt = -Infinity
@@ -42,7 +52,7 @@ export class ChargerDevice implements SimulatedDevice {
 
   next(now: number): DeviceMessage {
     // W x ms / 3.6e6 = Wh
-    if (this.lastAt !== null && now > this.lastAt) this.register += (this.powerW * (now - this.lastAt)) / 3.6e6
+    if (this.lastAt !== null && now > this.lastAt) this.register += (this.power * (now - this.lastAt)) / 3.6e6
     this.lastAt = now
     const message = this.queue.shift()?.(now) ?? this.step(now)
     if (message.event === 'heartbeat') this.lastHeartbeatAt = now
@@ -93,13 +103,13 @@ export class ChargerDevice implements SimulatedDevice {
   private report(status: Status, errorCode = 'NoError'): DeviceMessage {
     this.status = status
     // Suspended or not charging: the contactor is open or the car draws nothing.
-    this.powerW = status === 'Charging' ? this.maxPowerW : 0
+    this.power = status === 'Charging' ? this.capped(this.evPowerW) : 0
     return { event: 'statusNotification', payload: { status, errorCode } }
   }
 
   private start(): DeviceMessage {
     this.transactionId += 1
-    this.maxPowerW = this.pick(EV_POWER_W)
+    this.evPowerW = this.pick(EV_POWER_W)
     this.queue.push(() => this.report('Charging'))
     const idTag = `RFID${Math.floor(this.random() * 0xffffffff).toString(16).toUpperCase().padStart(8, '0')}`
     return { event: 'startTransaction', payload: { transactionId: this.transactionId, meterStartWh: Math.floor(this.register), idTag } }
@@ -111,22 +121,48 @@ export class ChargerDevice implements SimulatedDevice {
   }
 
   private stopMessage(reason: string): DeviceMessage {
-    this.powerW = 0
+    this.power = 0
     return { event: 'stopTransaction', payload: { transactionId: this.transactionId, meterStopWh: Math.floor(this.register), reason } }
   }
 
   private meter(): DeviceMessage {
     if (this.status === 'Charging') {
       // The car tapers its draw as the battery fills.
-      this.powerW = Math.round(this.maxPowerW * (0.85 + this.random() * 0.15))
+      this.power = this.capped(Math.round(this.evPowerW * (0.85 + this.random() * 0.15)))
     }
-    return { event: 'meterValues', payload: { energyWh: Math.floor(this.register), powerW: this.powerW } }
+    return { event: 'meterValues', payload: { energyWh: Math.floor(this.register), powerW: this.power } }
   }
 
   /** Nothing happening: a heartbeat when due, else a clock-aligned meter value. */
   private idle(now: number): DeviceMessage {
     if (now - this.lastHeartbeatAt >= CHARGER_HEARTBEAT_MS || this.random() < 0.5) return { event: 'heartbeat', payload: {} }
     return this.meter()
+  }
+
+  /** Power drawn now (W): what a site's grid meter sees of this charger. */
+  get powerW(): number {
+    return this.power
+  }
+
+  /** The cap in force (W), null when none. */
+  get maxPowerW(): number | null {
+    return this.capW
+  }
+
+  command(name: string, payload: Record<string, unknown>): CommandReply {
+    if (name !== 'setMaxPower') return { ...UNKNOWN_COMMAND }
+    const cap = payload.maxPowerW
+    if (cap !== null && (typeof cap !== 'number' || !Number.isFinite(cap) || cap < 0)) {
+      return { ok: false, reason: 'invalid payload: maxPowerW must be a number >= 0, or null to lift the cap' }
+    }
+    this.capW = cap === null ? null : Math.floor(cap)
+    // The contactor follows at once; the next meter value shows it.
+    if (this.status === 'Charging') this.power = this.capped(this.evPowerW)
+    return { ok: true, reported: { maxPowerW: this.capW } }
+  }
+
+  private capped(watts: number): number {
+    return this.capW === null ? watts : Math.min(watts, this.capW)
   }
 
   private pick<T>(items: readonly T[]): T {

@@ -1,5 +1,6 @@
 import { TwinError } from '../errors.ts'
 import { ChargerDevice } from './chargerDevice.ts'
+import type { CommandReply } from './commandWire.ts'
 import { ElevatorDevice } from './elevatorDevice.ts'
 import { MeterDevice } from './meterDevice.ts'
 
@@ -17,8 +18,12 @@ export interface DeviceMessage {
 export interface SimulatedDevice {
   readonly type: string
   readonly id: string
+  /** Where the device sits (building, site, area…): published once on connect to `devices/{type}/{id}/attributes`. */
+  attributes: Record<string, string>
   /** The next event this device would publish at time `now` (ms), and advances its internal state. */
   next(now: number): DeviceMessage
+  /** Handles a command from the engine (`devices/{type}/{id}/commands/{name}`); the reply becomes its ack. */
+  command(name: string, payload: Record<string, unknown>, now: number): CommandReply
 }
 
 const FACTORIES: Record<string, (id: string, random: () => number) => SimulatedDevice> = {
@@ -39,3 +44,4 @@ export function createDevice(type: string, id: string, random: () => number = Ma
 }
 
 export { ChargerDevice, ElevatorDevice, MeterDevice }
+export type { CommandReply }

@@ -1,3 +1,4 @@
+import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
 import type { DeviceMessage, SimulatedDevice } from './devices.ts'
 
 /** Lift controllers heartbeat every 30 s (twins/elevator.ts allows four missed). */
@@ -19,6 +20,7 @@ type Phase = 'idle' | 'moving' | 'doorsOpen' | 'fault' | 'service'
 export class ElevatorDevice implements SimulatedDevice {
   readonly type = 'elevator'
   readonly id: string
+  attributes: Record<string, string> = {}
   private readonly random: () => number
   private readonly floors: number
   private phase: Phase = 'idle'
@@ -35,6 +37,11 @@ export class ElevatorDevice implements SimulatedDevice {
     this.id = id
     this.random = random
     this.floors = 6 + Math.floor(random() * 25)
+  }
+
+  /** Takes no commands: every one is refused, so the engine shows it rejected rather than timed out. */
+  command(): CommandReply {
+    return { ...UNKNOWN_COMMAND }
   }
 
   next(now: number): DeviceMessage {

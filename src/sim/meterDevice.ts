@@ -1,3 +1,4 @@
+import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
 import type { DeviceMessage, SimulatedDevice } from './devices.ts'
 
 /**
@@ -21,6 +22,7 @@ const APPLIANCES = [
 export class MeterDevice implements SimulatedDevice {
   readonly type = 'meter'
   readonly id: string
+  attributes: Record<string, string> = {}
   private readonly random: () => number
   private readonly baseW: number
   /** import register, kWh, unrounded */
@@ -35,6 +37,11 @@ export class MeterDevice implements SimulatedDevice {
     this.baseW = 250 + Math.floor(random() * 500)
     this.register = 1_000 + Math.floor(random() * 40_000)
     this.powerW = this.baseW
+  }
+
+  /** Takes no commands: every one is refused, so the engine shows it rejected rather than timed out. */
+  command(): CommandReply {
+    return { ...UNKNOWN_COMMAND }
   }
 
   next(now: number): DeviceMessage {
