@@ -22,7 +22,8 @@ export interface RuleInput {
   twin: string
   /**
    * Which changes of the source twin the rule receives as `<twin>.changed`:
-   * `'state'` when the state value changes (and when the twin joins the group),
+   * `'state'` when the state value changes (and when the twin joins or leaves
+   * the group: a twin whose group changes sends its old group a last change),
    * `'all'` on every applied change (context too), `'none'` (default) for none.
    */
   changes?: 'state' | 'all' | 'none'
@@ -38,7 +39,8 @@ export interface RuleInput {
 
 /**
  * Events a rule machine receives (besides its own timers). `at` is the engine
- * time of the source step; `twinId` the source twin.
+ * time at which the rule actor received it; `twinId` the source twin, and
+ * `value`, `context`, `attributes` its state after the step that fed the rule.
  *
  *   { type: 'elevator.changed', twinId, value, context, attributes, at }
  *   { type: 'elevator.faulted', twinId, data: { …derived event fields }, value, context, attributes, at }

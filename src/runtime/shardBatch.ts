@@ -268,7 +268,8 @@ export function processShardBatch(input: {
       const group = groupOf(input, now)
       const was = prev.r === 0 && !prev.a ? undefined : groupOf(input, before)
       const changes = input.changes ?? 'none'
-      if (was && was !== group && changes !== 'none') feed(rule.name, was, `${type}.left`)
+      // Leaving a group: the old group gets a last change, whose group is no longer it.
+      if (was && was !== group && changes !== 'none') feed(rule.name, was, `${type}.changed`)
       if (!group) continue
       if (changes === 'all' || (changes === 'state' && (changedValue || group !== was))) feed(rule.name, group, `${type}.changed`)
       if (input.events) for (const e of events) if (input.events.includes(e.name)) feed(rule.name, group, `${type}.${e.name}`, e.data)
