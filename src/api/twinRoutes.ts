@@ -18,7 +18,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     { config: { scope: 'read' }, schema: { summary: 'One twin: state, context, tags, attributes, commands', params: twinParams, response: { 200: twinView, ...errors } } },
     async (request) => {
       const { type, id } = request.params
-      ctx.registry.require(type)
+      ctx.registry.requireActor(type)
       const record = await ctx.store.getRecord(type, id)
       if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
       return toView(twinKey(type, id), record, tagsOf(ctx, type, record))
@@ -58,7 +58,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { type, id } = request.params
-      ctx.registry.require(type)
+      ctx.registry.requireActor(type)
       const record = await ctx.store.getRecord(type, id)
       if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
       const history: HistoryEntry[] = Array.isArray(record.h) ? record.h : []
@@ -91,7 +91,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { type, state, where, limit, cursor } = request.query
-      if (type !== undefined) ctx.registry.require(type)
+      if (type !== undefined) ctx.registry.requireActor(type)
       return ctx.store.list({ type, state, match: parseWhere(where ?? []), limit: checkedLimit(limit, 100, MAX_PAGE), cursor })
     },
   )
@@ -133,10 +133,36 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
       statechart: statechartSchema,
     },
   }
+  const ruleSchema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string' }, version: { type: 'integer' }, description: { type: 'string' },
+      inputs: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { twin: { type: 'string' }, changes: { type: 'string' }, events: { type: 'array', items: { type: 'string' } }, groupBy: { type: 'string', description: 'attribute name, or "(function)"' } },
+        },
+      },
+      statechart: statechartSchema,
+    },
+  }
   app.get('/twin-types', {
     config: { scope: 'read' },
-    schema: { summary: 'Twin types with their events and statecharts', response: { 200: { type: 'object', properties: { types: { type: 'array', items: typeSchema } } }, ...errors } },
-  }, async () => ({ types: ctx.registry.types.map(describe) }))
+    schema: {
+      summary: 'Twin types with their events and statecharts, and the rules (actors per group, served under /twins/{rule}/{group})',
+      response: { 200: { type: 'object', properties: { types: { type: 'array', items: typeSchema }, rules: { type: 'array', items: ruleSchema } } }, ...errors },
+    },
+  }, async () => ({
+    types: ctx.registry.types.map(describe),
+    rules: ctx.registry.rules.map((r) => ({
+      name: r.name,
+      version: r.version,
+      description: r.description,
+      inputs: r.inputs.map((i) => ({ twin: i.twin, changes: i.changes ?? 'none', events: i.events ?? [], groupBy: typeof i.groupBy === 'string' ? i.groupBy : '(function)' })),
+      statechart: statechartOf(r.machine),
+    })),
+  }))
 
   app.get<{ Params: { type: string } }>('/twin-types/:type', {
     config: { scope: 'read' },

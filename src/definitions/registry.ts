@@ -84,6 +84,20 @@ export class TwinRegistry {
     return definition
   }
 
+  /**
+   * A twin type or rule name, for reading and subscribing (rule actors are
+   * stored and served like twins), or TWIN_ERR_UNKNOWN_TYPE naming both.
+   */
+  requireActor(type: unknown): void {
+    if (typeof type === 'string' && this.byRule.has(type)) return
+    try {
+      this.require(type)
+    } catch (err) {
+      if (this.byRule.size === 0) throw err
+      throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `${(err as Error).message}; rules: ${[...this.byRule.keys()].join(', ')}`)
+    }
+  }
+
   /** The driver of a twin type or rule. */
   driver(type: string): TwinDriver | undefined {
     return this.drivers.get(type)

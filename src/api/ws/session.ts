@@ -125,7 +125,7 @@ export class WsSession {
 
   private subscribe(msg: SubscribeMessage): void {
     const bad = (why: string) => new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `subscribe: ${why}`)
-    this.hub.registry.require(msg.type)
+    this.hub.registry.requireActor(msg.type)
     const filter = compileFilter(msg)
     const changes = msg.changes !== false
     if (!changes && filter.dynamic) throw bad('changes: false (events only) cannot use state, tags or where: those filter on state')
