@@ -1,6 +1,6 @@
-import type { EventObject, StateValue } from 'xstate'
+import type { EventObject } from 'xstate'
 import type { CommandEmit } from '../definitions/commands.ts'
-import type { RuleInput, RuleSourceTwin } from '../definitions/defineRule.ts'
+import type { RuleSourceTwin } from '../definitions/defineRule.ts'
 import { EVENT_PATTERN } from '../definitions/defineTwin.ts'
 import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../definitions/engineEvents.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
@@ -8,6 +8,7 @@ import { TwinError, type ErrorCode } from '../errors.ts'
 import { ID_PATTERN } from '../ingest/validate.ts'
 import { splitTwinKey, twinKey } from '../store/keys.ts'
 import { applyAck, applyAttributes, recordCommand, timeoutCommand, type CommandRequestPayload, type EngineStepResult } from './engineSteps.ts'
+import { routeStep, sameValue } from './ruleRouting.ts'
 import type { TwinCache } from './twinCache.ts'
 import type { CommandState, HistoryEntry, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
 
@@ -250,30 +251,18 @@ export function processShardBatch(input: {
     outbox.push(id, from, COMMAND, JSON.stringify(request), at, to!)
   }
 
-  /** Routes a twin's step to the rule actors fed by its type (DESIGN.md: rules are actors too). */
+  /** Routes a twin's step to the rule actors fed by its type, through the outbox (see ruleRouting.ts). */
   const feedRules = (key: string, prev: TwinRecord, record: TwinRecord, events: DerivedEvent[], idBase: string) => {
     const { type, id } = splitTwinKey(key)
     const routes = registry.routes(type)
     if (routes.length === 0) return
-    const now: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
-    const before: RuleSourceTwin = { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
-    const changedValue = !sameValue(prev.v, record.v)
-    let n = 0
-    const feed = (rule: string, group: string, event: string, data?: Record<string, unknown>) => {
-      const body: Record<string, unknown> = { e: event, twinId: id, value: record.v, context: record.c, attributes: now.attributes }
-      if (data) body.data = data
-      outbox.push(`${idBase}:f${n++}`, key, FEED, JSON.stringify(body), record.u, twinKey(rule, group))
-    }
-    for (const { rule, input } of routes) {
-      const group = groupOf(input, now)
-      const was = prev.r === 0 && !prev.a ? undefined : groupOf(input, before)
-      const changes = input.changes ?? 'none'
-      // Leaving a group: the old group gets a last change, whose group is no longer it.
-      if (was && was !== group && changes !== 'none') feed(rule.name, was, `${type}.changed`)
-      if (!group) continue
-      if (changes === 'all' || (changes === 'state' && (changedValue || group !== was))) feed(rule.name, group, `${type}.changed`)
-      if (input.events) for (const e of events) if (input.events.includes(e.name)) feed(rule.name, group, `${type}.${e.name}`, e.data)
-    }
+    const after: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
+    const before: RuleSourceTwin | null = prev.r === 0 && !prev.a ? null : { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
+    routeStep(routes, before, after, events).forEach((f, n) => {
+      const body: Record<string, unknown> = { e: f.event, twinId: id, value: after.value, context: after.context, attributes: after.attributes }
+      if (f.data) body.data = f.data
+      outbox.push(`${idBase}:f${n}`, key, FEED, JSON.stringify(body), record.u, twinKey(f.rule, f.group))
+    })
   }
 
   const deadLetter = (code: ErrorCode, reason: string, key: string, event: string, payload: string) => {
@@ -375,24 +364,6 @@ export function processShardBatch(input: {
 }
 
 const NONE: DerivedEvent[] = []
-
-/** The group a source twin belongs to for one rule input; undefined when none (or not a valid id). */
-function groupOf(input: RuleInput, twin: RuleSourceTwin): string | undefined {
-  let group: unknown
-  if (typeof input.groupBy === 'string') group = twin.attributes[input.groupBy]
-  else {
-    try {
-      group = input.groupBy(twin)
-    } catch {
-      return undefined
-    }
-  }
-  return typeof group === 'string' && ID_PATTERN.test(group) ? group : undefined
-}
-
-function sameValue(a: StateValue, b: StateValue): boolean {
-  return a === b || (typeof a === 'object' && typeof b === 'object' && JSON.stringify(a) === JSON.stringify(b))
-}
 
 /** `ms-seq` stream ids compared as numbers. */
 function streamIdAfter(a: string, b: string): boolean {

@@ -4,6 +4,7 @@ import type { CommandEmit } from '../definitions/commands.ts'
 import { ruleAsTwin, type RuleDefinition, type RuleFeedEvent, type RuleInput, type RuleSourceTwin } from '../definitions/defineRule.ts'
 import { TwinError } from '../errors.ts'
 import { ID_PATTERN } from '../ingest/validate.ts'
+import { routeStep } from '../runtime/ruleRouting.ts'
 import { TwinDriver, type LiveTwin, type StepResult } from '../runtime/twinDriver.ts'
 import type { EmittedEvent, TwinHarness } from './twinHarness.ts'
 
@@ -39,14 +40,6 @@ interface Connection {
   seen: number
 }
 
-interface KnownSource {
-  value: StateValue
-  context: any
-  attributes: Record<string, string>
-  /** the group the twin was in at its last feed; undefined when it had none */
-  group: string | undefined
-}
-
 /**
  * Runs one rule actor (one group) on virtual time with the engine's own step
  * and timer rules, without Redis or MQTT: the rule author's test kit.
@@ -80,7 +73,7 @@ export class RuleHarness {
   readonly emitted: EmittedEvent[] = []
   readonly commands: IssuedCommand[] = []
   private readonly driver: TwinDriver
-  private readonly sources = new Map<string, KnownSource>()
+  private readonly sources = new Map<string, RuleSourceTwin>()
   private readonly connections: Connection[] = []
   private actor: LiveTwin
 
@@ -136,23 +129,10 @@ export class RuleHarness {
     if (inputs.length === 0) {
       throw new TwinError('TWIN_ERR_UNKNOWN_TYPE', `rule "${this.rule.name}" takes no changes of "${twinType}"; add an input with changes: 'state' or 'all'`)
     }
-    const key = `${twinType}/${twinId}`
-    const previous = this.sources.get(key)
-    const twin = this.resolve(twinType, twinId, source, previous, inputs[0]!)
-    let deliver = false
-    for (const input of inputs) {
-      const group = groupOf(input, twin)
-      if (group === this.group) {
-        const joins = previous === undefined || previous.group !== this.group
-        const valueChanged = previous === undefined || JSON.stringify(previous.value) !== JSON.stringify(twin.value)
-        if (input.changes === 'all' || joins || valueChanged) deliver = true
-      } else if (previous?.group === this.group) {
-        deliver = true // leaving: one last feed so the rule can forget it
-      }
-    }
-    this.remember(key, twin, inputs[0]!)
-    if (!deliver) return null
-    return this.feed({ type: `${twinType}.changed`, twinId, value: twin.value, context: twin.context, attributes: twin.attributes })
+    const twin = this.source(twinType, twinId, source, inputs[0]!)
+    const event = `${twinType}.changed`
+    if (!this.routed(inputs, twin, []).some((f) => f.event === event)) return null
+    return this.feed({ type: event, twinId, value: twin.after.value, context: twin.after.context, attributes: twin.after.attributes })
   }
 
   /**
@@ -165,13 +145,10 @@ export class RuleHarness {
     if (inputs.length === 0) {
       throw new TwinError('TWIN_ERR_UNKNOWN_EVENT', `rule "${this.rule.name}" takes no "${name}" events of "${twinType}"; list it in the input's events`)
     }
-    const key = `${twinType}/${twinId}`
-    const previous = this.sources.get(key)
-    const twin = this.resolve(twinType, twinId, source, previous, inputs[0]!)
-    const deliver = inputs.some((input) => groupOf(input, twin) === this.group)
-    this.remember(key, twin, inputs[0]!)
-    if (!deliver) return null
-    return this.feed({ type: `${twinType}.${name}`, twinId, data, value: twin.value, context: twin.context, attributes: twin.attributes })
+    const twin = this.source(twinType, twinId, source, inputs[0]!)
+    const event = `${twinType}.${name}`
+    if (!this.routed(inputs, twin, [{ name, data }]).some((f) => f.event === event)) return null
+    return this.feed({ type: event, twinId, data, value: twin.after.value, context: twin.after.context, attributes: twin.after.attributes })
   }
 
   /**
@@ -263,21 +240,28 @@ export class RuleHarness {
     return inputs
   }
 
-  private resolve(type: string, id: string, given: SourceSnapshot | undefined, previous: KnownSource | undefined, input: RuleInput): RuleSourceTwin {
-    let attributes = given?.attributes ?? previous?.attributes
+  /** The source twin as fed (what is left out: as last fed), remembering what it was before. */
+  private source(type: string, id: string, given: SourceSnapshot | undefined, input: RuleInput): { before: RuleSourceTwin | null; after: RuleSourceTwin } {
+    const key = `${type}/${id}`
+    const before = this.sources.get(key) ?? null
+    let attributes = given?.attributes ?? before?.attributes
     if (!attributes) {
       if (typeof input.groupBy !== 'string') {
         throw new TwinError('TWIN_ERR_BAD_REQUEST', `give the attributes of ${type} "${id}": rule "${this.rule.name}" groups it with a function`)
       }
       attributes = { [input.groupBy]: this.group }
     }
-    const value = given?.value ?? previous?.value
+    const value = given?.value ?? before?.value
     if (value === undefined) throw new TwinError('TWIN_ERR_BAD_REQUEST', `give the state value of ${type} "${id}": it was never fed`)
-    return { type, id, value, context: given?.context ?? previous?.context ?? {}, attributes }
+    const after: RuleSourceTwin = { type, id, value, context: given?.context ?? before?.context ?? {}, attributes }
+    this.sources.set(key, after)
+    return { before, after }
   }
 
-  private remember(key: string, twin: RuleSourceTwin, input: RuleInput): void {
-    this.sources.set(key, { value: twin.value, context: twin.context, attributes: twin.attributes, group: groupOf(input, twin) })
+  /** The feeds for this rule actor's group, routed as the engine routes them (src/runtime/ruleRouting.ts). */
+  private routed(inputs: RuleInput[], twin: { before: RuleSourceTwin | null; after: RuleSourceTwin }, events: Array<{ name: string; data: Record<string, unknown> }>) {
+    const feeds = routeStep(inputs.map((input) => ({ rule: this.rule, input })), twin.before, twin.after, events)
+    return feeds.filter((f) => f.group === this.group)
   }
 
   private record(result: StepResult): void {
@@ -286,12 +270,6 @@ export class RuleHarness {
     for (const event of result.emitted) this.emitted.push({ ...event, at })
     for (const command of result.commands) this.commands.push({ ...command, at })
   }
-}
-
-/** The group a source twin belongs to under one input, as the engine computes it. */
-export function groupOf(input: RuleInput, twin: RuleSourceTwin): string | undefined {
-  const group = typeof input.groupBy === 'string' ? twin.attributes[input.groupBy] : input.groupBy(twin)
-  return typeof group === 'string' && ID_PATTERN.test(group) ? group : undefined
 }
 
 export function createRuleHarness(rule: RuleDefinition, options: { group: string; clock?: VirtualClock }): RuleHarness {
