@@ -3,6 +3,9 @@ import type { DerivedEvent } from '../runtime/shardBatch.ts'
 import { shardRange, streamFields, type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 
+export { Keys } from '../store/keys.ts'
+export { connectRedis } from '../store/redis.ts'
+
 /** A derived event read from a shard's outbox, with what `ack` needs. */
 export interface ConsumedEvent extends DerivedEvent {
   shard: number
