@@ -1,7 +1,7 @@
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '../definitions/commands.ts'
-import { COMMAND_TIMER_PREFIX } from '../definitions/engineEvents.ts'
+import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../definitions/engineEvents.ts'
 import { TwinError } from '../errors.ts'
-import type { CommandState, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
+import type { CommandState, LiveTwin, StepResult, TwinDriver, TwinRecord } from './twinDriver.ts'
 
 /**
  * The steps the engine takes itself, for every twin type, without its
@@ -112,4 +112,23 @@ export function timeoutCommand(twin: LiveTwin, timerId: string, due: number): En
   const timedOut: CommandState = { ...command, status: 'timedOut', doneAt: due }
   const event = { type: 'commandTimedOut', command: name, commandId: command.id, sentAt: command.sentAt }
   return next(twin, due, { k: { ...twin.record.k, [name]: timedOut }, t }, [event])
+}
+
+/** One input through the engine's own steps (attributes, ack, a command to record) or the twin's machine. */
+export function stepTwin(driver: TwinDriver, twin: LiveTwin, event: string, payload: Record<string, any>, at: number): EngineStepResult {
+  switch (event) {
+    case 'attributes':
+      return applyAttributes(twin, payload, at)
+    case 'ack':
+      return applyAck(twin, payload as { id: string }, at)
+    case COMMAND_REQUEST:
+      return recordCommand(twin, payload as CommandRequestPayload, at)
+    default:
+      return driver.step(twin, { ...payload, type: event, at })
+  }
+}
+
+/** A due timer: a command's timeout, or the machine's own (null for a stale one). */
+export function fireTimer(driver: TwinDriver, twin: LiveTwin, timerId: string, due: number): EngineStepResult | null {
+  return timerId.startsWith(COMMAND_TIMER_PREFIX) ? timeoutCommand(twin, timerId, due) : driver.fire(twin, timerId, due)
 }

@@ -7,7 +7,7 @@ import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError, type ErrorCode } from '../errors.ts'
 import { ID_PATTERN } from '../ingest/validate.ts'
 import { splitTwinKey, twinKey } from '../store/keys.ts'
-import { applyAck, applyAttributes, recordCommand, timeoutCommand, type CommandRequestPayload, type EngineStepResult } from './engineSteps.ts'
+import { fireTimer, stepTwin, type CommandRequestPayload, type EngineStepResult } from './engineSteps.ts'
 import { routeStep, sameValue } from './ruleRouting.ts'
 import type { TwinCache } from './twinCache.ts'
 import type { CommandState, HistoryEntry, LiveTwin, StepResult, TwinRecord } from './twinDriver.ts'
@@ -282,7 +282,7 @@ export function processShardBatch(input: {
         duplicates++
         continue
       }
-      const result = engineStep(w.twin, entry, item.at)
+      const result = stepTwin(registry.driver(entry.type)!, w.twin, entry.event, JSON.parse(entry.payload) as Record<string, unknown>, item.at)
       if (result.error) {
         // A rule takes what it needs of its feed: the rest is no error.
         if (result.error.code !== 'TWIN_ERR_EVENT_NOT_ACCEPTED' || !registry.rule(entry.type)) {
@@ -305,9 +305,7 @@ export function processShardBatch(input: {
         staleTimers.push(timer.member)
         continue
       }
-      const result = timerId.startsWith(COMMAND_TIMER_PREFIX)
-        ? timeoutCommand(w.twin, timerId, timer.due)
-        : registry.driver(splitTwinKey(key).type)!.fire(w.twin, timerId, timer.due)
+      const result = fireTimer(registry.driver(splitTwinKey(key).type)!, w.twin, timerId, timer.due)
       if (!result) {
         // Cancelled or re-armed since it was read: drop the entry unless it is pending under a new due time.
         if (!(timerId in w.twin.record.t)) staleTimers.push(timer.member)
@@ -346,21 +344,6 @@ export function processShardBatch(input: {
     dead.length / 5, ...dead,
   ]
   return { checkpoint, sections, changed, views, derived, deadLetters: dead.length / 5, applied: views.length, duplicates, outboxed: outbox.length / 6 }
-
-  /** An inbox entry through the engine's own steps or the twin's machine. */
-  function engineStep(twin: LiveTwin, entry: InboxEntry, at: number): EngineStepResult {
-    const payload = JSON.parse(entry.payload) as Record<string, any>
-    switch (entry.event) {
-      case 'attributes':
-        return applyAttributes(twin, payload, at)
-      case 'ack':
-        return applyAck(twin, payload as { id: string }, at)
-      case COMMAND_REQUEST:
-        return recordCommand(twin, payload as CommandRequestPayload, at)
-      default:
-        return registry.driver(entry.type)!.step(twin, { ...payload, type: entry.event, at })
-    }
-  }
 }
 
 const NONE: DerivedEvent[] = []

@@ -226,7 +226,7 @@ export class Worker {
         const b = batches[i]!
         return redis.commitBatch(
           k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
-          s.epoch, b.checkpoint, 0, this.o.deadLetterMaxLen, ...b.sections,
+          s.epoch, b.checkpoint, this.o.deadLetterMaxLen, ...b.sections,
         )
       }),
     )

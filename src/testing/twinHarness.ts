@@ -2,7 +2,9 @@ import type { EventObject, StateValue } from 'xstate'
 import { VirtualClock } from '../clock.ts'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { validateEvent } from '../ingest/validate.ts'
-import { TwinDriver, type LiveTwin, type StepResult } from '../runtime/twinDriver.ts'
+import type { CommandEmit } from '../definitions/commands.ts'
+import { fireTimer, stepTwin, type CommandMessage } from '../runtime/engineSteps.ts'
+import { TwinDriver, type CommandState, type LiveTwin, type StepResult } from '../runtime/twinDriver.ts'
 
 export interface EmittedEvent extends EventObject {
   /** engine time at which the twin emitted it */
@@ -22,6 +24,10 @@ export interface EmittedEvent extends EventObject {
 export class TwinHarness {
   readonly clock: VirtualClock
   readonly emitted: EmittedEvent[] = []
+  /** commands the twin's machine asked for (`sendCommand`), each with the time of its step */
+  readonly commands: Array<CommandEmit & { at: number }> = []
+  /** commands the engine would have published to this twin's device (recorded `$command`s) */
+  readonly published: Array<{ name: string; message: CommandMessage }> = []
   private readonly driver: TwinDriver
   private twin: LiveTwin
 
@@ -45,6 +51,15 @@ export class TwinHarness {
     return this.twin.record.r
   }
 
+  get attributes(): Record<string, string> {
+    return this.twin.record.a ?? {}
+  }
+
+  /** The device shadow: the last command of each name, desired vs. acknowledged. */
+  get commandStates(): Record<string, CommandState> {
+    return this.twin.record.k ?? {}
+  }
+
   /** Pending timers as `{ id, due }`, soonest first. */
   get timers(): Array<{ id: string; due: number }> {
     return Object.entries(this.twin.record.t)
@@ -59,14 +74,27 @@ export class TwinHarness {
 
   /**
    * Sends a device event at the current virtual time, validated exactly as the
-   * engine validates MQTT input. Throws the TwinError the engine would
+   * engine validates MQTT input, through the same steps (the engine's own
+   * `attributes` and `ack` included). Throws the TwinError the engine would
    * dead-letter (invalid payload, unknown event, event not accepted).
    */
   send(event: string, payload: Record<string, unknown> = {}): StepResult {
     validateEvent(this.driver.definition, 'harness', event, payload)
-    const result = this.driver.step(this.twin, { ...payload, type: event, at: this.clock.now() })
+    const result = stepTwin(this.driver, this.twin, event, payload, this.clock.now())
     if (result.error) throw result.error
+    if (result.accepted) this.record(result)
+    return result
+  }
+
+  /**
+   * A command arriving for this twin's device, as a rule or an app sends it:
+   * recorded as pending with its timeout, and "published" (see `published`).
+   */
+  command(name: string, payload: Record<string, unknown> = {}, options: { id?: string; timeoutMs?: number; by?: string } = {}): StepResult {
+    const id = options.id ?? `cmd-${this.published.length + 1}`
+    const result = stepTwin(this.driver, this.twin, '$command', { id, name, payload, timeoutMs: options.timeoutMs, by: options.by ?? 'test' }, this.clock.now())
     this.record(result)
+    if (result.publish) this.published.push(result.publish)
     return result
   }
 
@@ -77,7 +105,7 @@ export class TwinHarness {
       const next = this.timers[0]
       if (!next || next.due > until) break
       this.clock.set(Math.max(this.clock.now(), next.due))
-      const result = this.driver.fire(this.twin, next.id, next.due)
+      const result = fireTimer(this.driver, this.twin, next.id, next.due)
       if (result) this.record(result)
     }
     this.clock.set(until)
@@ -86,6 +114,7 @@ export class TwinHarness {
   private record(result: StepResult): void {
     this.twin = { snapshot: result.snapshot, record: result.record }
     for (const event of result.emitted) this.emitted.push({ ...event, at: result.record.u })
+    for (const command of result.commands) this.commands.push({ ...command, at: result.record.u })
   }
 }
 

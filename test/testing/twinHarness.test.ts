@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { assign, emit, setup } from 'xstate'
 import { defineTwin } from '../../src/definitions/defineTwin.ts'
 import { createTwinHarness } from '../../src/testing/twinHarness.ts'
+import charger from '../../twins/charger.ts'
 
 const lamp = defineTwin({
   type: 'lamp',
@@ -61,5 +62,29 @@ describe('TwinHarness', () => {
     expect(() => t.send('blink')).toThrow(expect.objectContaining({ code: 'TWIN_ERR_UNKNOWN_EVENT' }))
     expect(() => t.send('off')).toThrow(expect.objectContaining({ code: 'TWIN_ERR_EVENT_NOT_ACCEPTED' }))
     expect(t.rev).toBe(0)
+  })
+})
+
+describe('TwinHarness: the engine steps every twin has', () => {
+  it('sets attributes, records a command, takes the ack and times out an unanswered one', () => {
+    const t = createTwinHarness(charger, { id: 'c1' })
+    t.send('attributes', { site: 's1' })
+    expect(t.attributes).toEqual({ site: 's1' })
+    const rev = t.rev
+    t.send('attributes', { site: 's1' }) // no change: no step
+    expect(t.rev).toBe(rev)
+
+    t.command('setMaxPower', { maxPowerW: 7400 }, { id: 'k1', timeoutMs: 10_000 })
+    expect(t.published).toEqual([{ name: 'setMaxPower', message: { id: 'k1', payload: { maxPowerW: 7400 }, sentAt: t.clock.now() } }])
+    expect(t.commandStates.setMaxPower).toMatchObject({ id: 'k1', status: 'pending' })
+    t.send('ack', { id: 'k1', reported: { maxPowerW: 7400 } })
+    expect(t.commandStates.setMaxPower).toMatchObject({ status: 'acked', reported: { maxPowerW: 7400 } })
+    expect(t.emitted.at(-1)).toMatchObject({ type: 'commandAcked', command: 'setMaxPower', commandId: 'k1' })
+    expect(() => t.send('ack', { id: 'nope' })).toThrow(/no such command/)
+
+    t.command('reset', {}, { id: 'k2', timeoutMs: 5000 })
+    t.advance(5000)
+    expect(t.commandStates.reset).toMatchObject({ status: 'timedOut' })
+    expect(t.emitted.at(-1)).toMatchObject({ type: 'commandTimedOut', command: 'reset', commandId: 'k2' })
   })
 })

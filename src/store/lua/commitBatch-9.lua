@@ -14,8 +14,8 @@
 
     ARGV[1] epoch the committing worker holds
     ARGV[2] checkpoint: last inbox id applied by this batch, '' when none
-    ARGV[3] unused (the outbox relay trims the outbox once it has relayed it)
-    ARGV[4] dead-letter max length (approximate trim)
+    ARGV[3] dead-letter max length (approximate trim)
+    (the outbox is not trimmed here: the relay trims it once it has relayed it)
     then five counted sections, each a count followed by its items:
       records   n, then n x (key, json)
       new keys  n, then n x key                       (added to the index)
@@ -33,7 +33,7 @@ if current ~= ARGV[1] then
   return { 0, current or '' }
 end
 
-local i = 5
+local i = 4
 local function count()
   local n = tonumber(ARGV[i])
   i = i + 1
@@ -80,7 +80,7 @@ end
 -- dead letters
 n = count()
 for _ = 1, n do
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[4], '*',
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*',
     'code', ARGV[i], 'reason', ARGV[i + 1], 'twin', ARGV[i + 2], 'event', ARGV[i + 3], 'payload', ARGV[i + 4], 'src', 'worker')
   redis.call('HINCRBY', KEYS[7], ARGV[i], 1)
   i = i + 5
