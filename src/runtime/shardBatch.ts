@@ -1,4 +1,5 @@
 import type { EventObject } from 'xstate'
+import type { Twin, TwinEvent } from '../client/protocol.ts'
 import type { CommandEmit } from '../definitions/commands.ts'
 import type { RuleSourceTwin } from '../definitions/defineRule.ts'
 import { EVENT_PATTERN } from '../definitions/defineTwin.ts'
@@ -35,31 +36,16 @@ export interface DueTimer {
   due: number
 }
 
-/** What apps see of a twin (HTTP, WebSocket, change notices). */
-export interface TwinView {
-  type: string
-  id: string
-  value: unknown
-  context: unknown
-  rev: number
-  updatedAt: number
-  /** the state's XState tags, when it has any */
-  tags?: string[]
-  /** attributes, when set */
-  attributes?: Record<string, string>
-  /** device commands, when any was sent */
+/**
+ * What apps see of a twin (HTTP, WebSocket, change notices): the protocol's
+ * `Twin` (src/client/protocol.ts, shared with the client), commands typed.
+ */
+export interface TwinView extends Twin {
   commands?: Record<string, CommandState>
 }
 
 /** An event a twin emitted, with a stable id for de-duplication (DESIGN.md decision 3). */
-export interface DerivedEvent {
-  id: string
-  type: string
-  twinId: string
-  name: string
-  at: number
-  data: Record<string, unknown>
-}
+export type DerivedEvent = TwinEvent
 
 /**
  * Internal outbox entries (names starting with `$`), relayed by the outbox

@@ -10,6 +10,7 @@ import siteRule, { MIN_INTERVAL_MS } from '../../rules/site-charging-load.ts'
 import charger from '../../twins/charger.ts'
 import elevator, { OFFLINE_AFTER_MS as ELEVATOR_OFFLINE_MS } from '../../twins/elevator.ts'
 import meter, { OFFLINE_AFTER_MS as METER_OFFLINE_MS } from '../../twins/meter.ts'
+import { seeded } from '../support/seeded.ts'
 
 /*
  * The shipped rules fed by the shipped twins (and simulators), all on one
@@ -17,18 +18,6 @@ import meter, { OFFLINE_AFTER_MS as METER_OFFLINE_MS } from '../../twins/meter.t
  */
 
 const TWINS = { elevator, meter, charger }
-
-/** mulberry32: a failure replays exactly. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function connect(h: RuleHarness, type: keyof typeof TWINS, id: string, attributes: Record<string, string>): ConnectedTwin {
   return h.connect(type, id, createTwinHarness(TWINS[type], { id, clock: h.clock }), attributes)

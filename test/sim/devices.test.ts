@@ -6,21 +6,10 @@ import { createTwinHarness, type TwinHarness } from '../../src/testing/twinHarne
 import charger from '../../twins/charger.ts'
 import elevator from '../../twins/elevator.ts'
 import meter from '../../twins/meter.ts'
+import { seeded } from '../support/seeded.ts'
 
 const TWINS: Record<string, TwinDefinition> = { elevator, meter, charger }
 const STEPS = 5_000
-
-/** mulberry32: a small seeded PRNG, so a failure replays exactly. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Run {
   t: TwinHarness
