@@ -22,7 +22,7 @@ import { startEmbeddedBroker } from '../../src/embedded/broker.ts'
 import { parsePayload, validateEvent } from '../../src/ingest/validate.ts'
 
 const HOST = '127.0.0.1'
-// Same limits as the engine (src/config.ts, src/api/wsSession.ts), so both refuse the same input.
+// Same limits as the engine (src/config.ts, src/api/ws/schemas.ts LIMITS, src/api/ws/options.ts), so both refuse the same input.
 const MAX_PAYLOAD_BYTES = settings.maxPayloadBytes.default
 const MAX_WS_MESSAGE_BYTES = 64 * 1024
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
