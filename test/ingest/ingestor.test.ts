@@ -51,7 +51,7 @@ function badInputs(): Array<[string, string, Buffer, string, string]> {
     ['a reserved field', 'devices/counter/t10/inc', json({ seq: 1, at: 5 }), 'TWIN_ERR_PAYLOAD_RESERVED_FIELD',
       'payload field "at" is reserved by the engine; rename it'],
     ['an unknown event', 'devices/counter/t11/dec', json({ seq: 1 }), 'TWIN_ERR_UNKNOWN_EVENT',
-      'twin type "counter" has no event "dec"; it accepts: inc, arm, disarm, lock, attributes, ack'],
+      'twin type "counter" has no event "dec"; it accepts: inc, arm, disarm, lock, blink, attributes, ack'],
   ]
 }
 

@@ -98,7 +98,7 @@ describe('validateEvent', () => {
   it.each(['dec', 'Inc', 'constructor', '__proto__', 'toString', ''])('refuses the undeclared event %j and lists the declared ones', (event) => {
     const err = thrown(() => validateEvent(counter, 'a', event, {}))
     expect(err.code).toBe('TWIN_ERR_UNKNOWN_EVENT')
-    expect(err.message).toBe(`twin type "counter" has no event "${event}"; it accepts: inc, arm, disarm, lock, attributes, ack`)
+    expect(err.message).toBe(`twin type "counter" has no event "${event}"; it accepts: inc, arm, disarm, lock, blink, attributes, ack`)
   })
 
   it.each(['type', 'at'])('refuses the reserved field %j before the schema is checked', (field) => {

@@ -135,6 +135,13 @@ describe('rules and device commands', () => {
     await waitFor('the late rejection', async () => (await p.store.get('counter', 'c1'))?.commands?.reboot?.status === 'rejected')
   })
 
+  it('lets a twin command its own device', async () => {
+    await publish('devices/counter/t1/blink', { times: 3 })
+    const sent = await waitFor('the blink command', () => commands.find((c) => c.topic === 'devices/counter/t1/commands/blink'))
+    expect(sent.body.payload).toEqual({ times: 3 })
+    expect((await p.store.get('counter', 't1'))!.commands!.blink).toMatchObject({ id: sent.body.id, status: 'pending', by: 'counter/t1' })
+  })
+
   it('tells the old group when a twin moves to another', async () => {
     await publish('devices/counter/m1/attributes', { group: 'g3' })
     await publish('devices/counter/m1/inc', { seq: 1 })
