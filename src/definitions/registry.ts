@@ -44,7 +44,7 @@ export class TwinRegistry {
     for (const rule of this.byRule.values()) {
       for (const input of rule.inputs) {
         if (!this.byType.has(input.twin) && !this.byRule.has(input.twin)) {
-          throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}" takes input from "${input.twin}", which is neither a twin type nor a rule; known types: ${this.types.join(', ')}`)
+          throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}" takes input from "${input.twin}", which is neither a twin type nor a rule (twin types: ${this.types.join(', ')}); with twins of your own, point RULES_DIR at your rules`)
         }
         const routes = this.bySource.get(input.twin) ?? []
         routes.push({ rule, input })

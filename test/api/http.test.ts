@@ -103,6 +103,6 @@ describe('HTTP API', () => {
     expect((await app.inject({ url: '/health' })).json()).toMatchObject({ status: 'ok' })
     const types = (await app.inject({ url: '/twin-types' })).json().types
     expect(types).toEqual([expect.objectContaining({ type: 'counter', version: 1, topic: 'devices/{type}/{id}/{event}' })])
-    expect(Object.keys(types[0].events)).toEqual(['inc', 'arm', 'disarm', 'lock'])
+    expect(Object.keys(types[0].events)).toEqual(['inc', 'arm', 'disarm', 'lock', 'blink'])
   })
 })

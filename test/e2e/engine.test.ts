@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WsClient } from '../support/api.ts'
 import { EngineProcess } from '../support/engineProcess.ts'
-import { FIXTURE_TWINS, waitFor } from '../support/env.ts'
+import { FIXTURE_RULES, FIXTURE_TWINS, waitFor } from '../support/env.ts'
 
 const run = promisify(execFile)
 const engines: EngineProcess[] = []
@@ -15,7 +15,7 @@ afterEach(async () => {
 })
 
 async function engine(env: Record<string, string> = {}): Promise<EngineProcess> {
-  const e = new EngineProcess({ TWINS_DIR: FIXTURE_TWINS, ...env })
+  const e = new EngineProcess({ TWINS_DIR: FIXTURE_TWINS, RULES_DIR: FIXTURE_RULES, ...env })
   engines.push(e)
   await e.start()
   return e

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { desiredOwner } from '../../src/cluster/rendezvous.ts'
 import { startManagedRedis } from '../../src/embedded/redisServer.ts'
 import { EngineProcess } from './engineProcess.ts'
-import { FIXTURE_TWINS, redisCluster, redisUrl, ROOT, waitFor } from './env.ts'
+import { FIXTURE_RULES, FIXTURE_TWINS, redisCluster, redisUrl, ROOT, waitFor } from './env.ts'
 
 /**
  * A multi-process engine on one machine, as in production: one front process
@@ -30,7 +30,7 @@ export class LocalCluster {
 
   async start(workers: number): Promise<void> {
     this.redis = this.shared ? { url: redisUrl(), stop: async () => {} } : await startManagedRedis({ dataDir: this.dir })
-    this.front = new EngineProcess({ REDIS_URL: this.redis.url, TWIN_ROLES: 'ingest,api', TWINS_DIR: FIXTURE_TWINS, ...this.env })
+    this.front = new EngineProcess({ REDIS_URL: this.redis.url, TWIN_ROLES: 'ingest,api', TWINS_DIR: FIXTURE_TWINS, RULES_DIR: FIXTURE_RULES, ...this.env })
     await this.front.start()
     for (let i = 0; i < workers; i++) this.spawnWorker()
     await this.waitForWorkers(workers)
@@ -46,6 +46,7 @@ export class LocalCluster {
         MQTT_PROTOCOL: '4',
         TWIN_ROLES: 'worker',
         TWINS_DIR: FIXTURE_TWINS,
+        RULES_DIR: FIXTURE_RULES,
         LOG_LEVEL: 'warn',
         ...this.env,
       },
