@@ -171,7 +171,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       const store = new TwinStore(redis, keys, shards)
       app = await buildApi(
         {
-          redis, keys, shards, registry, store, ingestor, bus,
+          redis, keys, shards, registry, store, ingestor, bus, webhooks,
           maxPayloadBytes: config.maxPayloadBytes,
           leaseTtlMs: config.leaseTtlMs,
           auth: auth!,

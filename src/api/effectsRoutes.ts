@@ -26,9 +26,10 @@ function checkedOffset(value: number | undefined): number {
  * The queue is opened on the first request, with a connection of its own:
  * an API process that nobody asks about side effects opens nothing. It reads
  * the queue whether or not this process has webhooks configured, so
- * deliveries of a webhook removed since stay visible.
+ * deliveries of a webhook removed since stay visible (with `url: null`; the
+ * URL shown is the redacted one of this process's WEBHOOKS_FILE).
  */
-export function effectsRoutes(app: FastifyInstance, ctx: Pick<ApiContext, 'redis' | 'keys'>): void {
+export function effectsRoutes(app: FastifyInstance, ctx: Pick<ApiContext, 'redis' | 'keys' | 'webhooks'>): void {
   let opened: { queue: WebhookQueue; close(): Promise<void> } | undefined
   const queue = (): WebhookQueue => {
     if (!opened) {
@@ -56,7 +57,7 @@ export function effectsRoutes(app: FastifyInstance, ctx: Pick<ApiContext, 'redis
         },
       },
     },
-    async (request) => listFailedDeliveries(queue(), checkedOffset(request.query.offset), checkedLimit(request.query.limit, 100, MAX_PAGE)),
+    async (request) => listFailedDeliveries(queue(), checkedOffset(request.query.offset), checkedLimit(request.query.limit, 100, MAX_PAGE), ctx.webhooks ?? []),
   )
 
   app.post<{ Params: { jobId: string } }>(
