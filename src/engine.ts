@@ -105,6 +105,8 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
         logger: log,
         credentials: devices && { devices, internal: mqttLogin! },
+        // A logged-in device may also publish on its type's own topic template.
+        deviceOfTopic: (topic) => registry.matchTopic(topic.split('/')),
         onRefused: metrics?.countRefused,
       })
       stops.push(() => broker!.close())
@@ -169,7 +171,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       const store = new TwinStore(redis, keys, shards)
       app = await buildApi(
         {
-          redis, keys, shards, registry, store, ingestor, bus,
+          redis, keys, shards, registry, store, ingestor, bus, webhooks,
           maxPayloadBytes: config.maxPayloadBytes,
           leaseTtlMs: config.leaseTtlMs,
           auth: auth!,

@@ -1,4 +1,5 @@
 import type { TwinRegistry } from '../definitions/registry.ts'
+import type { Webhook } from '../effects/webhookConfig.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import type { ChangeBus } from '../runtime/changeBus.ts'
@@ -30,6 +31,8 @@ export interface ApiContext {
   notReady?(): Promise<string[]>
   /** GET /metrics; absent: 404 */
   metrics?: Metrics
+  /** WEBHOOKS_FILE, for the URLs GET /effects/failed shows; absent: none */
+  webhooks?: readonly Webhook[]
   /** WebSocket settings (src/config.ts WS_*); defaults when absent */
   ws?: Partial<WsOptions>
 }

@@ -27,7 +27,11 @@ export interface StateInfo {
 export interface TransitionInfo {
   /** path of the state that declares it ('' for the root) */
   source: string
-  /** the event type; for delayed transitions the engine's internal `xstate.after…` name */
+  /**
+   * the event type; for delayed transitions the engine's internal
+   * `xstate.after…` name; `''` for eventless (`always`) transitions, as XState
+   * itself names them (no event can have an empty type)
+   */
   event: string
   /** target state paths; empty for a transition that stays (actions only) */
   targets: string[]
@@ -35,6 +39,8 @@ export interface TransitionInfo {
   actions: string[]
   /** delayed (`after`) transitions: the delay's name or ms */
   after?: string | number
+  /** eventless (`always`) transitions: taken as soon as their guard holds */
+  always?: true
 }
 
 interface Node {
@@ -45,6 +51,8 @@ interface Node {
   initial?: { target?: Node[] }
   transitions: Map<string, Array<{ target?: Node[]; guard?: unknown; actions?: unknown[] }>>
   after: Array<{ delay: string | number; eventType: string }>
+  /** eventless transitions; XState 5 keeps them apart from `transitions` */
+  always?: Array<{ target?: Node[]; guard?: unknown; actions?: unknown[] }>
 }
 
 const pathOf = (node: Node) => node.path.join('.')
@@ -61,7 +69,9 @@ export function statechartOf(machine: AnyStateMachine): StateChart {
   const transitions: TransitionInfo[] = []
   const visit = (node: Node): StateInfo => {
     const delayed = new Map(node.after.map((a) => [a.eventType, a.delay]))
-    for (const [event, list] of node.transitions) {
+    const lists: Array<[string, Array<{ target?: Node[]; guard?: unknown; actions?: unknown[] }>]> = [...node.transitions]
+    if (node.always?.length) lists.push(['', node.always])
+    for (const [event, list] of lists) {
       for (const t of list) {
         const info: TransitionInfo = {
           source: pathOf(node),
@@ -71,6 +81,7 @@ export function statechartOf(machine: AnyStateMachine): StateChart {
         }
         if (t.guard !== undefined) info.guard = nameOf(t.guard)
         if (delayed.has(event)) info.after = delayed.get(event)!
+        if (event === '') info.always = true
         transitions.push(info)
       }
     }
@@ -106,6 +117,7 @@ export const statechartSchema = {
           guard: { type: 'string' },
           actions: { type: 'array', items: { type: 'string' } },
           after: { type: ['string', 'number'] },
+          always: { type: 'boolean' },
         },
       },
     },

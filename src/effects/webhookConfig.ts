@@ -28,7 +28,8 @@ const TYPE_PART = /^[a-z0-9*-]+$/
 const NAME_PART = /^\S+$/
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const KNOWN_FIELDS = new Set(['name', 'url', 'events', 'headers', 'attempts', 'backoffMs', 'timeoutMs'])
-const LIMITS = { attempts: [1, 100], backoffMs: [1, 3_600_000], timeoutMs: [1, 60_000] } as const
+/** At most 20 tries, each wait capped at 1 h (webhookBackoff): a delivery gives up within about a day. */
+const LIMITS = { attempts: [1, 20], backoffMs: [1, 3_600_000], timeoutMs: [1, 60_000] } as const
 
 /**
  * Reads and validates WEBHOOKS_FILE. No file configured: no webhooks. Throws
@@ -117,7 +118,26 @@ function parseUrl(raw: unknown, fail: (why: string) => never): string {
     return fail(`"url" ${JSON.stringify(raw)} is not a valid URL; expected http://host[:port]/path or https://…`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`"url" must use http or https, not ${url.protocol}`)
+  // fetch refuses such a URL at every delivery, and its error quotes the secret.
+  if (url.username || url.password) fail('"url" must not carry a user name or password (user:pass@host); send them as a header instead: "headers": { "authorization": "Basic <base64 of user:password>" }')
   return url.href
+}
+
+/**
+ * The URL as it may be shown in logs, error messages and GET /effects/failed:
+ * the query (which may carry a `?token=`) and the fragment replaced by `***`.
+ * Secrets stay in WEBHOOKS_FILE (docs/effects.md).
+ */
+export function redactUrl(href: string): string {
+  const url = new URL(href)
+  if (url.username || url.password) {
+    url.username = '***'
+    url.password = ''
+  }
+  const query = url.search ? '?***' : ''
+  url.search = ''
+  url.hash = ''
+  return `${url.href}${query}`
 }
 
 function checkPattern(pattern: string, fail: (why: string) => never): string {

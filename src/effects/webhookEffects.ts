@@ -6,7 +6,7 @@ import type { RedisClient } from '../store/redis.ts'
 import { bullConnection } from './bullConnection.ts'
 import { webhookProcessor } from './deliverWebhook.ts'
 import type { Webhook } from './webhookConfig.ts'
-import { openWebhookQueue, WEBHOOK_QUEUE, webhookSink, type WebhookJob, type WebhookQueue } from './webhookQueue.ts'
+import { openWebhookQueue, WEBHOOK_QUEUE, webhookBackoff, webhookSink, type WebhookJob, type WebhookQueue } from './webhookQueue.ts'
 
 export interface WebhookEffects {
   /** for the outbox relay: enqueues the deliveries of a batch of derived events */
@@ -46,6 +46,7 @@ export async function startWebhookEffects(options: WebhookEffectsOptions): Promi
     concurrency,
     // A delivery holds its job's lock until it answers or times out.
     lockDuration: Math.max(30_000, 2 * longestTimeout),
+    settings: { backoffStrategy: webhookBackoff },
   })
   const stats = { delivered: 0, failed: 0 }
   worker.on('error', (err) => log.warn({ err }, 'webhook worker error'))

@@ -1,17 +1,21 @@
-import { Queue, type Job, type JobsOptions } from 'bullmq'
+import { Queue, type BackoffStrategy, type Job, type JobsOptions } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import type { DerivedSink } from '../runtime/outboxRelay.ts'
 import type { DerivedEvent } from '../runtime/shardBatch.ts'
 import type { Keys } from '../store/keys.ts'
-import type { Webhook } from './webhookConfig.ts'
+import { redactUrl, type Webhook } from './webhookConfig.ts'
 
 /** The one BullMQ queue of webhook deliveries (ADR 0008). */
 export const WEBHOOK_QUEUE = 'webhooks'
 
-/** A delivery: one derived event to one webhook. Headers stay in the config, out of Redis (they may hold secrets). */
+/**
+ * A delivery: one derived event to one webhook, by name. The URL and headers
+ * stay in the config, out of Redis (they may hold secrets), and are looked up
+ * at delivery time. Jobs enqueued by older versions also carry `url`; it is
+ * ignored.
+ */
 export interface WebhookJob {
   webhook: string
-  url: string
   event: DerivedEvent
 }
 
@@ -29,6 +33,23 @@ export const KEEP_FAILED = { count: 10_000 }
 /** The queue, under KEY_PREFIX inside one hash tag (keys.effectsQueuePrefix): one Redis Cluster slot. */
 export function openWebhookQueue(connection: Redis | Cluster, keys: Keys): WebhookQueue {
   return new Queue<WebhookJob>(WEBHOOK_QUEUE, { connection, prefix: keys.effectsQueuePrefix })
+}
+
+/** The longest wait between two tries of a delivery (docs/effects.md). */
+export const MAX_RETRY_DELAY_MS = 3_600_000
+
+/** The backoff type of webhook jobs, computed by webhookBackoff in the worker. */
+export const WEBHOOK_BACKOFF = 'webhook-exponential'
+
+/**
+ * The worker's backoffStrategy: BullMQ's exponential backoff (`delay ×
+ * 2^(n-1)` before retry n), each wait capped at MAX_RETRY_DELAY_MS. Without
+ * the cap, backoffMs 1 h and 20 attempts would wait 2^18 hours before the last.
+ */
+export const webhookBackoff: BackoffStrategy = (attemptsMade, _type, _err, job) => {
+  const backoff = job?.opts.backoff
+  const base = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0
+  return Math.min(Math.round(base * 2 ** (attemptsMade - 1)), MAX_RETRY_DELAY_MS)
 }
 
 /**
@@ -52,11 +73,11 @@ export function webhookSink(queue: WebhookQueue, webhooks: readonly Webhook[]): 
         if (!webhook.matches(event)) continue
         jobs.push({
           name: webhook.name,
-          data: { webhook: webhook.name, url: webhook.url, event },
+          data: { webhook: webhook.name, event },
           opts: {
             jobId: webhookJobId(webhook.name, event.id),
             attempts: webhook.attempts,
-            backoff: { type: 'exponential', delay: webhook.backoffMs },
+            backoff: { type: WEBHOOK_BACKOFF, delay: webhook.backoffMs },
             removeOnComplete: KEEP_COMPLETED,
             removeOnFail: KEEP_FAILED,
           },
@@ -71,7 +92,8 @@ export function webhookSink(queue: WebhookQueue, webhooks: readonly Webhook[]): 
 export interface FailedDelivery {
   jobId: string
   webhook: string
-  url: string
+  /** the webhook's URL in this process's WEBHOOKS_FILE, redacted; null when it has none by that name */
+  url: string | null
   event: DerivedEvent
   attempts: number
   failedReason: string
@@ -79,17 +101,18 @@ export interface FailedDelivery {
   failedAt: number | null
 }
 
-/** The dead-letter view: deliveries that used up their attempts, newest first. */
-export async function listFailedDeliveries(queue: WebhookQueue, offset: number, limit: number): Promise<{ failed: FailedDelivery[]; total: number }> {
+/** The dead-letter view: deliveries that used up their attempts, newest first; `webhooks` is the current config. */
+export async function listFailedDeliveries(queue: WebhookQueue, offset: number, limit: number, webhooks: readonly Webhook[]): Promise<{ failed: FailedDelivery[]; total: number }> {
   const [jobs, total] = await Promise.all([queue.getFailed(offset, offset + limit - 1), queue.getFailedCount()])
-  return { failed: jobs.filter(Boolean).map(toFailedDelivery), total }
+  const urls = new Map(webhooks.map((w) => [w.name, redactUrl(w.url)]))
+  return { failed: jobs.filter(Boolean).map((job) => toFailedDelivery(job, urls.get(job.data.webhook) ?? null)), total }
 }
 
-function toFailedDelivery(job: Job<WebhookJob>): FailedDelivery {
+function toFailedDelivery(job: Job<WebhookJob>, url: string | null): FailedDelivery {
   return {
     jobId: job.id!,
     webhook: job.data.webhook,
-    url: job.data.url,
+    url,
     event: job.data.event,
     attempts: job.attemptsMade,
     failedReason: job.failedReason,

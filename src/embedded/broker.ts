@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net'
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
 import { sha256 } from '../api/auth.ts'
 import { TwinError } from '../errors.ts'
-import { deviceTopicPrefix, matchesSecret, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
+import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
 
 /**
  * Sees every PUBLISH a client sends before the broker acknowledges it. Return
@@ -30,15 +30,23 @@ export interface EmbeddedBrokerOptions {
   logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
   /**
    * Device logins (DEVICE_CREDENTIALS_FILE). When set, every client must log
-   * in: a device may publish only under its own `devices/{type}/{id}/` and
-   * subscribe only below it; the engine's own clients use `internal`.
+   * in: a device must use a client id of its own (ownsClientId), may publish
+   * only under its own `devices/{type}/{id}/` (or to a topic `deviceOfTopic`
+   * gives as its own) and subscribe only below it; the engine's own clients
+   * use `internal`.
    */
   credentials?: BrokerCredentials
-  /** something was refused (reason: bad-login, foreign-publish, foreign-subscribe); already logged */
+  /**
+   * The twin a topic outside `devices/` belongs to, by the twin types' own
+   * topic templates (`site/{id}/lift/{event}`); null when none matches. Lets a
+   * logged-in device publish on its type's template.
+   */
+  deviceOfTopic?: (topic: string) => { type?: string; id: string } | null
+  /** something was refused (reason: bad-login, foreign-client-id, foreign-publish, foreign-subscribe); already logged */
   onRefused?: (reason: RefusalReason) => void
 }
 
-export type RefusalReason = 'bad-login' | 'foreign-publish' | 'foreign-subscribe'
+export type RefusalReason = 'bad-login' | 'foreign-client-id' | 'foreign-publish' | 'foreign-subscribe'
 
 /** Who a connected client is: a device (its topic prefix) or the engine itself. */
 type Identity = { device: DeviceCredential; prefix: string } | { internal: true }
@@ -66,12 +74,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     logger?.warn({ code: 'TWIN_ERR_DEVICE_FORBIDDEN', reason, ...fields }, message)
     options.onRefused?.(reason)
   }
+  const isOwnTemplateTopic = (device: DeviceCredential, topic: string): boolean => {
+    const twin = topic.length <= 512 ? options.deviceOfTopic?.(topic) : null
+    return !!twin && twin.type === device.type && twin.id === device.id
+  }
   let guard: PublishGuard | undefined
   if (credentials) {
     Object.assign(handlers, deviceAuthHandlers(credentials, identities, refuse))
     guard = (client, topic) => {
       const who = identities.get(client)
-      if (!who || 'internal' in who || topic.startsWith(who.prefix)) return null
+      if (!who || 'internal' in who || topic.startsWith(who.prefix) || isOwnTemplateTopic(who.device, topic)) return null
       const message = `device ${who.device.username} may publish only under ${who.prefix}, not to "${topic.slice(0, 120)}"; connection closed`
       refuse('foreign-publish', { clientId: client.id, username: who.device.username, topic: topic.slice(0, 120) }, message)
       return new TwinError('TWIN_ERR_DEVICE_FORBIDDEN', message)
@@ -180,7 +192,8 @@ type PublishGuard = (client: Client, topic: string) => Error | null
 /**
  * aedes `authenticate` and `authorizeSubscribe` for device logins. Unknown
  * user names and wrong passwords get CONNACK 4 (bad user name or password), a
- * CONNECT without credentials CONNACK 5 (not authorized). A subscription
+ * CONNECT without credentials CONNACK 5 (not authorized), a device using a
+ * client id that is not its own CONNACK 2 (identifier rejected). A subscription
  * outside the device's own prefix is refused in the SUBACK (128).
  */
 function deviceAuthHandlers(
@@ -190,7 +203,7 @@ function deviceAuthHandlers(
 ): Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'> {
   const internalName = sha256(credentials.internal.username)
   const internalSecret = sha256(credentials.internal.password)
-  const loginError = (returnCode: 4 | 5, message: string) => Object.assign(new Error(message), { returnCode })
+  const loginError = (returnCode: 2 | 4 | 5, message: string) => Object.assign(new Error(message), { returnCode })
   return {
     authenticate: (client, username, password, done) => {
       const secret = password === undefined ? undefined : Buffer.isBuffer(password) ? password.toString('utf8') : String(password)
@@ -209,6 +222,15 @@ function deviceAuthHandlers(
       }
       const device = credentials.devices.get(username)
       if (device && matchesSecret(secret, device.sha256)) {
+        // Checked before aedes registers the client, which is when it would
+        // take over (close) a connected client with the same id.
+        if (!ownsClientId(device, client.id)) {
+          const own = `${device.type}/${device.id}`
+          refuse('foreign-client-id', { clientId: client.id.slice(0, 128), username },
+            `device ${username} must connect with client id "${own}" (or "${own}/<anything>"), not "${client.id.slice(0, 128)}"`)
+          done(loginError(2, 'identifier rejected') as never, false)
+          return
+        }
         identities.set(client, { device, prefix: deviceTopicPrefix(device) })
         done(null, true)
         return

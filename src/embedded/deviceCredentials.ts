@@ -34,6 +34,20 @@ export function deviceTopicPrefix(device: DeviceCredential): string {
   return `devices/${device.type}/${device.id}/`
 }
 
+/**
+ * The MQTT client ids a device may connect with: `{type}/{id}`, or that
+ * followed by `/` and anything (`charger/c1/ota`, for a second session). The
+ * client id names the broker's session (its subscriptions and queued QoS 1
+ * commands), so a device using another's id would take that session over
+ * (kicking the owner off and receiving its commands). `/` cannot occur in a
+ * type or an id, so one device's ids can never be another's; `{type}-{id}`
+ * could (`a-b` + `c` and `a` + `b-c`).
+ */
+export function ownsClientId(device: DeviceCredential, clientId: string): boolean {
+  const own = `${device.type}/${device.id}`
+  return clientId === own || clientId.startsWith(`${own}/`)
+}
+
 /** Constant-time comparison of a presented secret with a stored SHA-256. */
 export function matchesSecret(presented: string, hash: Buffer): boolean {
   return timingSafeEqual(sha256(presented), hash)

@@ -22,7 +22,7 @@ afterAll(async () => {
 })
 
 const segment = fc.oneof(
-  fc.constantFrom('twins', 'counter', 'toaster', 'events', 'history', 'twin-types', 'dead-letters', 'cluster', 'health', 'ready', 'metrics', 'openapi.json', '..', '%00', '%ff', '%2F', '', 'a'.repeat(300)),
+  fc.constantFrom('twins', 'counter', 'toaster', 'events', 'history', 'twin-types', 'dead-letters', 'effects', 'failed', 'retry', 'cluster', 'health', 'ready', 'metrics', 'openapi.json', '..', '%00', '%ff', '%2F', '', 'a'.repeat(300)),
   fc.string({ maxLength: 20 }).map(encodeURIComponent),
 )
 const path = fc.array(segment, { minLength: 1, maxLength: 5 }).map((s) => `/${s.join('/')}`)
@@ -30,7 +30,7 @@ const queryValue = fc.oneof(
   fc.constantFrom('context.floor:gt:3', 'context.x:exists', 'attributes.b:in:a|b', 'context.__proto__.x:eq:1', 'context.a:gt:NaN', '0:', '99999:x', '-1', '1e309', '[]', '{}'),
   fc.string({ maxLength: 40 }),
 )
-const query = fc.array(fc.tuple(fc.constantFrom('type', 'state', 'where', 'limit', 'cursor', 'token', 'x', 'where[]'), queryValue), { maxLength: 6 })
+const query = fc.array(fc.tuple(fc.constantFrom('type', 'state', 'where', 'limit', 'offset', 'cursor', 'token', 'x', 'where[]'), queryValue), { maxLength: 6 })
   .map((pairs) => pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&'))
 const body = fc.oneof(
   fc.json(),
@@ -64,7 +64,7 @@ describe('HTTP input fuzzing', () => {
   it('answers targeted bad queries on real routes with 4xx TWIN_ERR codes', async () => {
     const auth = { authorization: 'Bearer fuzz-admin-token' }
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('/twins', '/twins/counter/a1/history', '/dead-letters', '/twin-types/counter'), query, async (url, qs) => {
+      fc.asyncProperty(fc.constantFrom('/twins', '/twins/counter/a1/history', '/dead-letters', '/effects/failed', '/twin-types/counter'), query, async (url, qs) => {
         const res = await app.inject({ url: `${url}?${qs}`, headers: auth })
         expect(res.statusCode, `${url}?${qs}`).toBeLessThan(500)
         if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^TWIN_ERR_/)
@@ -79,5 +79,23 @@ describe('HTTP input fuzzing', () => {
       }),
       { numRuns: 300 },
     )
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom('a'.repeat(600), 'x~1700000000000-0%3A0', '%00', '..')), async (jobId) => {
+        const res = await app.inject({ method: 'POST', url: `/effects/failed/${encodeURIComponent(jobId)}/retry`, headers: auth })
+        expect(res.statusCode).toBeLessThan(500)
+        expect(res.json().error.code).toMatch(/^TWIN_ERR_/)
+      }),
+      { numRuns: 100 },
+    )
   }, 30_000)
+
+  it('answers huge or negative limit and offset on /effects/failed with 400, not 500', async () => {
+    const auth = { authorization: 'Bearer fuzz-admin-token' }
+    for (const qs of ['limit=1e309', 'offset=1e309', 'offset=1e20', 'offset=10001', 'offset=-1', 'limit=1001', 'limit=0']) {
+      const res = await app.inject({ url: `/effects/failed?${qs}`, headers: auth })
+      expect(res.statusCode, qs).toBe(400)
+      expect(res.json().error.code, qs).toBe('TWIN_ERR_BAD_REQUEST')
+    }
+    expect((await app.inject({ url: '/effects/failed?limit=1000&offset=10000', headers: auth })).json()).toEqual({ failed: [], total: 0 })
+  })
 })

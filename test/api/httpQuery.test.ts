@@ -149,6 +149,25 @@ describe('GET /twin-types statecharts', () => {
   })
 })
 
+describe('GET /twin-types rule statecharts', () => {
+  it("lists a rule's eventless (always) transitions with event '' and always: true", async () => {
+    const withRules = await loadTwinRegistry(join(ROOT, 'twins'), join(ROOT, 'rules'))
+    const api = await startApi(p, { registry: withRules })
+    try {
+      const res = await api.app.inject({ method: 'GET', url: '/twin-types' })
+      expect(res.statusCode).toBe(200)
+      const outage = (res.json().rules as Array<{ name: string; statechart: { transitions: unknown[] } }>).find((r) => r.name === 'meter-area-outage')!
+      expect(outage.statechart.transitions).toContainEqual({ source: 'normal', event: '', targets: ['outage'], guard: 'outageSuspected', actions: ['emitOutage', 'startOutage'], always: true })
+      expect(outage.statechart.transitions).toContainEqual({ source: 'outage', event: '', targets: ['normal'], guard: 'recovered', actions: ['emitCleared', 'endOutage'], always: true })
+      // Evented transitions are unchanged.
+      expect(outage.statechart.transitions).toContainEqual(expect.objectContaining({ source: '', event: 'meter.*', actions: ['track'] }))
+      expect(outage.statechart.transitions).not.toContainEqual(expect.objectContaining({ event: 'meter.*', always: true }))
+    } finally {
+      await api.app.close()
+    }
+  })
+})
+
 describe('OpenAPI, metrics, readiness', () => {
   it('serves an OpenAPI document listing every route with the bearer scheme', async () => {
     const res = await get('/openapi.json')

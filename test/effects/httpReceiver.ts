@@ -3,6 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 export interface Received {
   eventId: string
   webhook: string
+  /** the request's path and query */
+  url: string
   headers: IncomingHttpHeaders
   body: Record<string, any>
   /** the status the receiver answered */
@@ -23,7 +25,7 @@ export async function startReceiver(answer: (eventId: string, nth: number) => nu
       const eventId = String(req.headers['x-twin-event-id'])
       const nth = log.filter((r) => r.eventId === eventId).length + 1
       const status = answer(eventId, nth)
-      log.push({ eventId, webhook: String(req.headers['x-twin-webhook']), headers: req.headers, body: JSON.parse(text) as Record<string, any>, status })
+      log.push({ eventId, webhook: String(req.headers['x-twin-webhook']), url: req.url ?? '', headers: req.headers, body: JSON.parse(text) as Record<string, any>, status })
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope')
     })
   })

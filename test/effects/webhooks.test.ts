@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startWebhookEffects, type WebhookEffects } from '../../src/effects/webhookEffects.ts'
 import { parseWebhooks } from '../../src/effects/webhookConfig.ts'
-import { webhookJobId } from '../../src/effects/webhookQueue.ts'
+import { MAX_RETRY_DELAY_MS, webhookJobId } from '../../src/effects/webhookQueue.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
 import { OutboxRelay } from '../../src/runtime/outboxRelay.ts'
 import type { DerivedEvent } from '../../src/runtime/shardBatch.ts'
@@ -38,7 +38,8 @@ async function mqttClient(): Promise<MqttClient> {
 async function webhookPipeline(hooks: unknown[]) {
   p = await startPipeline()
   const pipeline = p
-  const effects = await startWebhookEffects({ redis: p.redis, keys: p.keys, webhooks: parseWebhooks(hooks), concurrency: 4, log: silentLog })
+  const webhooks = parseWebhooks(hooks)
+  const effects = await startWebhookEffects({ redis: p.redis, keys: p.keys, webhooks, concurrency: 4, log: silentLog })
   cleanups.push(() => effects.stop())
   const newRelay = async () => {
     const relay = new OutboxRelay(pipeline.redis, pipeline.keys, await mqttClient(), silentLog, { shards: pipeline.shards, outboxMaxLen: 1000, sinks: [effects.sink] })
@@ -53,7 +54,7 @@ async function webhookPipeline(hooks: unknown[]) {
     relay.notify(shardOf(twinKey('counter', id), pipeline.shards))
     return waitFor(`derived event of ${id}`, () => pipeline.derived.find((d) => d.twinId === id && d.data.seq === seq))
   }
-  return { p: pipeline, effects, relay, newRelay, inc }
+  return { p: pipeline, webhooks, effects, relay, newRelay, inc }
 }
 
 /** Jobs per state: with nothing waiting, active or delayed, no further delivery can happen. */
@@ -84,7 +85,7 @@ describe('webhooks on BullMQ', () => {
     expect(effects.stats).toEqual({ delivered: 1, failed: 0 })
     // Configured headers are read from the file at delivery time, never stored in Redis.
     const job = await effects.queue.getJob(webhookJobId('ops-alerts', event.id))
-    expect(job!.data).toEqual({ webhook: 'ops-alerts', url: receiver.url, event })
+    expect(job!.data).toEqual({ webhook: 'ops-alerts', event })
     expect(JSON.stringify(job!.data)).not.toContain('s3cret')
   })
 
@@ -125,7 +126,7 @@ describe('webhooks on BullMQ', () => {
     const event: DerivedEvent = { id: '1700000000000-0:0', type: 'counter', twinId: 'x', name: 'counted', at: 1700000000000, data: {} }
     await effects.sink([event])
     // Enqueued by an engine whose WEBHOOKS_FILE still had it.
-    await effects.queue.add('removed', { webhook: 'removed', url, event }, { jobId: webhookJobId('removed', event.id), attempts: 5, backoff: { type: 'fixed', delay: 10 } })
+    await effects.queue.add('removed', { webhook: 'removed', event }, { jobId: webhookJobId('removed', event.id), attempts: 5, backoff: { type: 'fixed', delay: 10 } })
 
     await waitFor('both failed', async () => (await settled(effects)).failed === 2)
     const slow = await effects.queue.getJob(webhookJobId('slow', event.id))
@@ -134,16 +135,37 @@ describe('webhooks on BullMQ', () => {
     expect(removed).toMatchObject({ attemptsMade: 1, failedReason: expect.stringContaining('webhook "removed" is no longer configured in WEBHOOKS_FILE') })
   })
 
+  it('waits backoffMs × 2^(n-1) before retry n, but never more than an hour', async () => {
+    const receiver = await startReceiver(() => 503)
+    cleanups.push(() => receiver.close())
+    const { effects } = await webhookPipeline([{ name: 'slow-backoff', url: receiver.url, events: ['counter.counted'], attempts: 4, backoffMs: 2_400_000 }])
+    const event: DerivedEvent = { id: '1700000000000-0:7', type: 'counter', twinId: 'b', name: 'counted', at: 1700000000000, data: {} }
+    await effects.sink([event])
+    const jobId = webhookJobId('slow-backoff', event.id)
+    /** Waits for the nth failure to be scheduled, returns its delay and runs the retry now. */
+    const nextDelay = async (nth: number): Promise<number> => {
+      await waitFor(`failure ${nth} delayed`, async () => receiver.log.length === nth && (await effects.queue.getJob(jobId))?.attemptsMade === nth && (await effects.queue.getJobState(jobId)) === 'delayed')
+      const job = (await effects.queue.getJob(jobId))!
+      const { delay } = job
+      await job.promote()
+      return delay
+    }
+    // 40 min, then 80 min capped to 60, then 160 min capped to 60.
+    expect([await nextDelay(1), await nextDelay(2), await nextDelay(3)]).toEqual([2_400_000, MAX_RETRY_DELAY_MS, MAX_RETRY_DELAY_MS])
+    await waitFor('failed for good', async () => (await settled(effects)).failed === 1)
+    expect(receiver.log).toHaveLength(4)
+  })
+
   it('a receiver that always fails ends in GET /effects/failed after its attempts; retry delivers it', async () => {
     let healthy = false
     const receiver = await startReceiver(() => (healthy ? 200 : 503))
     cleanups.push(() => receiver.close())
     const closedPort = await freePort()
-    const { p, effects, inc } = await webhookPipeline([
+    const { p, webhooks, effects, inc } = await webhookPipeline([
       { name: 'flaky', url: receiver.url, events: ['counter.counted'], attempts: 3, backoffMs: 10 },
       { name: 'gone', url: `http://127.0.0.1:${closedPort}/x`, events: ['counter.counted'], attempts: 2, backoffMs: 10 },
     ])
-    const api = await startApi(p)
+    const api = await startApi(p, { webhooks })
     cleanups.push(() => api.app.close())
 
     expect((await api.app.inject({ method: 'GET', url: '/effects/failed' })).json()).toEqual({ failed: [], total: 0 })
