@@ -103,15 +103,16 @@ export class Outbox {
   }
 
   /**
-   * Writes messages that must all arrive (a resume's replayed changes), waiting
-   * for the socket to drain whenever it is over the high-water mark, so a long
-   * replay cannot pass the hard cap before the client reads.
+   * Writes changes that must all arrive (a resume's replay), as (prefix, JSON)
+   * pairs framed one at a time, waiting for the socket to drain whenever it
+   * is over the high-water mark, so a long replay cannot pass the hard cap
+   * before the client reads.
    */
-  async writeAll(messages: readonly Buffer[]): Promise<void> {
-    for (const message of messages) {
+  async writeAll(changes: ReadonlyArray<readonly [FramePrefix, Buffer]>): Promise<void> {
+    for (const [prefix, json] of changes) {
       if (this.socket.bufferedAmount > this.limits.highWaterBytes) await this.writable()
       if (this.closed) return
-      this.write(message)
+      this.write(frame(prefix, json))
     }
   }
 

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws'
 import { CloseCodes, PROTOCOL_VERSION, type SubscribeMessage } from '../../client/protocol.ts'
 import { TwinError, type ErrorCode } from '../../errors.ts'
-import { frame, Frames, toJsonBytes } from '../../runtime/serialise.ts'
+import { Frames, toJsonBytes, type FramePrefix } from '../../runtime/serialise.ts'
 import type { DerivedEvent, TwinView } from '../../runtime/shardBatch.ts'
 import { compileFilter, type TwinFilter } from './filter.ts'
 import type { WsHub } from './hub.ts'
@@ -197,13 +197,14 @@ export class WsSession {
     const resumed = { unchanged: 0, replayed: 0, gaps: 0 }
     const page = async (views: TwinView[]) => {
       const state: TwinView[] = []
-      const after: Buffer[] = []
+      // (prefix, JSON) pairs, framed as they are written: the JSON is the resume buffer's, not a copy.
+      const after: Array<[FramePrefix, Buffer]> = []
       for (const view of views) {
         hub.tags.attach(view)
         const known = since && Object.hasOwn(since, view.id) ? since[view.id]! : undefined
         if (!filter.matches(view)) {
           // The client holds a twin that left the filter while it was away.
-          if (known !== undefined) after.push(frame(sub.p.leave, toJsonBytes(view)))
+          if (known !== undefined) after.push([sub.p.leave, toJsonBytes(view)])
           continue
         }
         count++
@@ -215,7 +216,7 @@ export class WsSession {
           const missed = known < view.rev ? hub.recent.between(view.type, view.id, known, view.rev) : null
           if (missed) {
             resumed.replayed++
-            for (const m of missed) after.push(frame(sub.p.change, m.json))
+            for (const m of missed) after.push([sub.p.change, m.json])
           } else {
             resumed.gaps++
             this.send({ op: 'gap', sub: sub.p.id, id: view.id, from: known, to: view.rev })
