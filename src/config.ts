@@ -98,12 +98,14 @@ export const settings = {
   wsHighWaterBytes: { env: 'WS_HIGH_WATER_BYTES', flag: '--ws-high-water-bytes <n>', doc: 'WebSocket: unsent bytes above which a socket\'s changes are conflated (latest state per twin); flushed below a quarter of it', default: 1024 * 1024, parse: int(1024, 1024 * 1024 * 1024) },
   wsMaxBufferedBytes: { env: 'WS_MAX_BUFFERED_BYTES', flag: '--ws-max-buffered-bytes <n>', doc: 'WebSocket: unsent bytes at which a socket is closed at once (code 4008)', default: 16 * 1024 * 1024, parse: int(1024, 1024 * 1024 * 1024) },
   wsSlowCloseMs: { env: 'WS_SLOW_CLOSE_MS', flag: '--ws-slow-close-ms <ms>', doc: 'WebSocket: a socket still conflating after this long is closed (code 4008)', default: 30_000, parse: int(100, 3_600_000) },
+  wsMaxHeld: { env: 'WS_MAX_HELD', flag: '--ws-max-held <n>', doc: 'WebSocket: (subscription, twin) changes a conflating socket may hold (latest each, ~150 bytes per entry); one more closes it (code 4008)', default: 100_000, parse: int(1, 100_000_000) },
   wsHeartbeatMs: { env: 'WS_HEARTBEAT_MS', flag: '--ws-heartbeat-ms <ms>', doc: 'WebSocket: ping frame and heartbeat message interval; a client silent for 2 intervals is dropped', default: 15_000, parse: int(100, 3_600_000) },
   wsRateLimit: { env: 'WS_RATE_LIMIT', flag: '--ws-rate-limit <n>', doc: 'WebSocket: client messages per second per socket; more are refused with TWIN_ERR_RATE_LIMITED', default: 50, parse: int(1, 1_000_000) },
   wsRateBurst: { env: 'WS_RATE_BURST', flag: '--ws-rate-burst <n>', doc: 'WebSocket: client messages a socket may send in one burst', default: 100, parse: int(1, 1_000_000) },
   wsFloodCloseMs: { env: 'WS_FLOOD_CLOSE_MS', flag: '--ws-flood-close-ms <ms>', doc: 'WebSocket: a client sending 10x over its rate limit for this long is closed (code 4029)', default: 5000, parse: int(100, 3_600_000) },
   wsResumeRevs: { env: 'WS_RESUME_REVS', flag: '--ws-resume-revs <n>', doc: 'WebSocket resume buffer: recent changes kept per twin, replayed to a client that reconnects', default: 32, parse: int(0, 10_000) },
   wsResumeTwins: { env: 'WS_RESUME_TWINS', flag: '--ws-resume-twins <n>', doc: 'WebSocket resume buffer: twins kept (least recently changed evicted); older misses get a gap notice', default: 100_000, parse: int(0, 100_000_000) },
+  wsResumeBytes: { env: 'WS_RESUME_BYTES', flag: '--ws-resume-bytes <n>', doc: 'WebSocket resume buffer: bytes kept in all (JSON of each kept change + 64 per change), the bound that counts; least recently changed twins evicted first', default: 64 * 1024 * 1024, parse: int(0, 64 * 1024 * 1024 * 1024) },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
 } satisfies Record<string, Setting<unknown>>
 

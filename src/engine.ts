@@ -183,9 +183,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           }),
           notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
           ws: {
-            highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs,
+            highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs, maxHeld: config.wsMaxHeld,
             heartbeatMs: config.wsHeartbeatMs, rateLimit: config.wsRateLimit, rateBurst: config.wsRateBurst, floodCloseMs: config.wsFloodCloseMs,
-            resumeRevs: config.wsResumeRevs, resumeTwins: config.wsResumeTwins,
+            resumeRevs: config.wsResumeRevs, resumeTwins: config.wsResumeTwins, resumeBytes: config.wsResumeBytes,
           },
           health: () => ({
             roles: [...roles],

@@ -15,6 +15,8 @@
  * It keeps the latest state (and so the last rev) of every twin it was sent,
  * reconnects with exponential backoff, and resumes every subscription with
  * `since`, so after a dropped connection it receives only what it missed.
+ * A subscription the server refuses (an error naming it before its
+ * `subscribed`) is dropped: `ready` rejects with a SubscriptionError.
  */
 import {
   PROTOCOL_VERSION,
@@ -29,6 +31,8 @@ export interface WebSocketLike {
   readonly readyState: number
   send(data: string): void
   close(code?: number, reason?: string): void
+  /** drop the connection without the closing handshake (`ws` has it; browsers do not) */
+  terminate?(): void
   onopen: ((ev: any) => void) | null
   onmessage: ((ev: any) => void) | null
   onclose: ((ev: any) => void) | null
@@ -60,11 +64,11 @@ export interface SubscribeOptions extends Filter {
 }
 
 export interface SubscriptionHandlers {
-  /** a twin's full state: on subscribe, after a gap, after a reconnect for twins new to the subscription */
+  /** a twin's full state: on subscribe, after a gap, after a reconnect for twins new to the subscription or left out of `since` */
   onState?(twin: Twin): void
   /** a live change (`conflated`: earlier revs were skipped because the client fell behind) */
   onChange?(twin: Twin, message: ChangeMessage): void
-  /** the twin no longer matches the filter: it was removed from `twins` */
+  /** the twin no longer matches the filter (also found out on a resume): it was removed from `twins` */
   onLeave?(twin: Twin): void
   onEvent?(event: TwinEvent): void
   /** resume could not replay the missed revs; the twin's state follows (onState) */
@@ -79,14 +83,26 @@ export interface Subscription {
   readonly id: string
   /** latest state per twin id */
   readonly twins: ReadonlyMap<string, Twin>
-  /** resolves at the first `subscribed` */
+  /** resolves at the first `subscribed`; rejects (SubscriptionError) when the server refuses the subscription */
   readonly ready: Promise<SubscribedMessage>
   unsubscribe(): void
 }
 
+/** The server refused a subscription (`ready` rejects with it); `code` is the error's TWIN_ERR_… code. */
+export class SubscriptionError extends Error {
+  readonly code: string
+  readonly sub: string
+  constructor(message: ErrorMessage) {
+    super(message.message)
+    this.name = 'SubscriptionError'
+    this.code = message.code
+    this.sub = message.sub ?? ''
+  }
+}
+
 export interface TwinClient {
   subscribe(filter: SubscribeOptions, handlers?: SubscriptionHandlers): Subscription
-  /** resolves with the round trip in ms */
+  /** resolves with the round trip in ms; rejects when the connection is not open or closes first */
   ping(): Promise<number>
   /** true while the socket is open */
   readonly connected: boolean
@@ -100,11 +116,18 @@ interface SubState {
   handlers: SubscriptionHandlers
   twins: Map<string, Twin>
   resolveReady: (m: SubscribedMessage) => void
+  rejectReady: (error: SubscriptionError) => void
+  /** sent on this connection, `subscribed` not yet received: an error naming it now is a refusal */
+  awaiting: boolean
+  /** held twins left out of the last `since`: the server re-sends those still matching before `subscribed`; the rest left */
+  unlisted: Set<string>
 }
 
-/** `since` is bounded by the server's message size: twins beyond this budget are simply re-sent in full. */
-const SINCE_BUDGET_BYTES = 48 * 1024
+/** Room kept free in a resume message besides what is counted. */
+const MESSAGE_MARGIN_BYTES = 64
 const OPEN = 1
+const utf8 = new TextEncoder()
+const bytesOf = (s: string) => utf8.encode(s).length
 
 export function connect(options: ConnectOptions): TwinClient {
   const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
@@ -112,7 +135,9 @@ export function connect(options: ConnectOptions): TwinClient {
   const minDelay = options.minDelayMs ?? 250
   const maxDelay = options.maxDelayMs ?? 10_000
   const subs = new Map<string, SubState>()
-  const pings = new Map<string, { at: number; resolve: (ms: number) => void }>()
+  const pings = new Map<string, { at: number; resolve: (ms: number) => void; reject: (error: Error) => void }>()
+  /** the server's limits (from its last `welcome`; protocol v1 defaults until then) */
+  let limits = { messageBytes: 64 * 1024, ids: 10_000 }
   let socket: WebSocketLike | null = null
   let closed = false
   let attempt = 0
@@ -127,19 +152,57 @@ export function connect(options: ConnectOptions): TwinClient {
     if (socket?.readyState === OPEN) socket.send(JSON.stringify(message))
   }
 
+  /**
+   * The subscribe message, with `since` when resuming: as many held twins as
+   * fit in the server's message limit with the rest of the message (counted
+   * in real UTF-8 JSON bytes); the twins left out are `unlisted`.
+   */
   const subscribeMessage = (s: SubState): SubscribeMessage => {
     const message: SubscribeMessage = { ...s.message }
+    s.unlisted.clear()
     if (s.twins.size && s.message.changes !== false) {
       const since: Record<string, number> = {}
-      let bytes = 0
+      // `,"since":{}` and a comma per entry are within the margin and the entries' counts.
+      let budget = limits.messageBytes - bytesOf(JSON.stringify(message)) - MESSAGE_MARGIN_BYTES
+      let listed = 0
       for (const [id, twin] of s.twins) {
-        bytes += id.length + 16
-        if (bytes > SINCE_BUDGET_BYTES) break
+        const bytes = bytesOf(JSON.stringify(id)) + String(twin.rev).length + 2
+        if (bytes > budget || listed === limits.ids) {
+          s.unlisted.add(id)
+          continue
+        }
+        budget -= bytes
+        listed++
         since[id] = twin.rev
       }
       message.since = since
     }
     return message
+  }
+
+  const sendSubscribe = (s: SubState) => {
+    if (socket?.readyState !== OPEN) return
+    s.awaiting = true
+    send(subscribeMessage(s))
+  }
+
+  const rejectPings = (why: string) => {
+    for (const p of pings.values()) p.reject(new Error(why))
+    pings.clear()
+  }
+
+  /** The connection is gone (closed, or declared dead by the watchdog): reconnect. */
+  const disconnected = (ws: WebSocketLike, code: number, reason: string) => {
+    if (socket !== ws) return
+    socket = null
+    ws.onmessage = null
+    if (watchdog) clearInterval(watchdog)
+    watchdog = undefined
+    rejectPings(`connection closed (${code}) before the pong`)
+    options.onStatus?.('closed', { code, reason })
+    if (closed) return
+    const delay = Math.min(maxDelay, minDelay * 2 ** attempt++) * (0.5 + Math.random() / 2)
+    reconnectTimer = setTimeout(open, delay)
   }
 
   const open = () => {
@@ -155,7 +218,7 @@ export function connect(options: ConnectOptions): TwinClient {
       lastHeard = Date.now()
       options.onStatus?.('open')
       send({ op: 'hello', protocol: PROTOCOL_VERSION })
-      for (const s of subs.values()) send(subscribeMessage(s))
+      for (const s of subs.values()) sendSubscribe(s)
     }
     ws.onmessage = (ev: { data: unknown }) => {
       lastHeard = Date.now()
@@ -168,26 +231,23 @@ export function connect(options: ConnectOptions): TwinClient {
       dispatch(message)
     }
     ws.onerror = () => undefined
-    ws.onclose = (ev: { code: number; reason: string }) => {
-      if (socket !== ws) return
-      socket = null
-      if (watchdog) clearInterval(watchdog)
-      watchdog = undefined
-      options.onStatus?.('closed', { code: ev.code, reason: String(ev.reason ?? '') })
-      if (closed) return
-      const delay = Math.min(maxDelay, minDelay * 2 ** attempt++) * (0.5 + Math.random() / 2)
-      reconnectTimer = setTimeout(open, delay)
-    }
+    ws.onclose = (ev: { code: number; reason: string }) => disconnected(ws, ev.code, String(ev.reason ?? ''))
   }
 
   const dispatch = (m: ServerMessage) => {
     if (m.op === 'welcome') {
       attempt = 0
+      limits = { messageBytes: m.limits.messageBytes, ids: m.limits.ids }
       if (watchdog) clearInterval(watchdog)
       // No message for 3 heartbeats: the connection is dead even if the socket does not know yet.
+      // Reconnect now: a close() would wait for the closing handshake the dead peer never answers (30 s in ws).
       const every = (m as WelcomeMessage).heartbeatMs
       watchdog = setInterval(() => {
-        if (Date.now() - lastHeard > 3 * every) socket?.close(4000, 'no heartbeat')
+        const ws = socket
+        if (!ws || Date.now() - lastHeard <= 3 * every) return
+        disconnected(ws, 4000, 'no heartbeat')
+        if (ws.terminate) ws.terminate()
+        else ws.close(4000, 'no heartbeat')
       }, every)
       return
     }
@@ -208,6 +268,7 @@ export function connect(options: ConnectOptions): TwinClient {
     switch (m.op) {
       case 'snapshot':
         for (const twin of m.twins) {
+          s.unlisted.delete(twin.id)
           s.twins.set(twin.id, twin)
           h.onState?.(twin)
         }
@@ -227,10 +288,25 @@ export function connect(options: ConnectOptions): TwinClient {
       case 'gap': h.onGap?.(m); break
       case 'conflated': h.onConflated?.(m); break
       case 'subscribed':
+        s.awaiting = false
+        // Unlisted twins the server did not re-send no longer match.
+        for (const id of s.unlisted) {
+          const twin = s.twins.get(id)
+          s.twins.delete(id)
+          if (twin) h.onLeave?.(twin)
+        }
+        s.unlisted.clear()
         s.resolveReady(m)
         h.onSubscribed?.(m)
         break
-      case 'error': h.onError?.(m); break
+      case 'error':
+        if (s.awaiting) {
+          // Refused: the server does not hold it, so neither do we (it would be re-sent on every reconnect).
+          subs.delete(m.sub!)
+          s.rejectReady(new SubscriptionError(m))
+        }
+        h.onError?.(m)
+        break
     }
   }
 
@@ -241,10 +317,16 @@ export function connect(options: ConnectOptions): TwinClient {
       const id = filter.id ?? `c${nextSub++}`
       if (subs.has(id)) throw new Error(`subscription "${id}" exists`)
       let resolveReady!: (m: SubscribedMessage) => void
-      const ready = new Promise<SubscribedMessage>((resolve) => (resolveReady = resolve))
-      const s: SubState = { message: { ...filter, op: 'subscribe', id }, handlers, twins: new Map(), resolveReady }
+      let rejectReady!: (error: SubscriptionError) => void
+      const ready = new Promise<SubscribedMessage>((resolve, reject) => {
+        resolveReady = resolve
+        rejectReady = reject
+      })
+      // Handled here too, so an app that never awaits `ready` gets no unhandled rejection.
+      ready.catch(() => undefined)
+      const s: SubState = { message: { ...filter, op: 'subscribe', id }, handlers, twins: new Map(), resolveReady, rejectReady, awaiting: false, unlisted: new Set() }
       subs.set(id, s)
-      send(subscribeMessage(s))
+      sendSubscribe(s)
       return {
         id,
         twins: s.twins,
@@ -256,8 +338,9 @@ export function connect(options: ConnectOptions): TwinClient {
     },
     ping() {
       const ref = `p${nextPing++}`
-      return new Promise<number>((resolve) => {
-        pings.set(ref, { at: Date.now(), resolve })
+      if (socket?.readyState !== OPEN) return Promise.reject(new Error('not connected; try again once connected'))
+      return new Promise<number>((resolve, reject) => {
+        pings.set(ref, { at: Date.now(), resolve, reject })
         send({ op: 'ping', ref })
       })
     },
@@ -273,6 +356,7 @@ export function connect(options: ConnectOptions): TwinClient {
       if (watchdog) clearInterval(watchdog)
       socket?.close(1000, 'client closed')
       socket = null
+      rejectPings('client closed')
     },
   }
 }

@@ -116,7 +116,7 @@ export class Metrics {
       collect() { const ws = self.sources.ws?.(); if (ws) this.set(ws.connections) },
     })
     new Counter({
-      name: 'twin_ws_conflated_total', help: 'Twin changes replaced by a newer one before a slow WebSocket client got them', registers: [r],
+      name: 'twin_ws_conflated_total', help: 'Times a WebSocket client fell behind (over WS_HIGH_WATER_BYTES unsent) and its changes started being conflated', registers: [r],
       collect() { this.reset(); total(this, self.sources.ws?.().conflations) },
     })
     new Counter({
@@ -126,6 +126,18 @@ export class Metrics {
     new Counter({
       name: 'twin_ws_closed_slow_total', help: 'WebSocket clients closed for falling too far behind', registers: [r],
       collect() { this.reset(); total(this, self.sources.ws?.().closedSlow) },
+    })
+    new Counter({
+      name: 'twin_ws_closed_flooding_total', help: 'WebSocket clients closed for flooding (10x over the input rate limit, code 4029)', registers: [r],
+      collect() { this.reset(); total(this, self.sources.ws?.().closedFlooding) },
+    })
+    new Counter({
+      name: 'twin_ws_closed_no_pong_total', help: 'WebSocket clients dropped for answering no ping for 2 heartbeats', registers: [r],
+      collect() { this.reset(); total(this, self.sources.ws?.().closedNoPong) },
+    })
+    new Counter({
+      name: 'twin_ws_rate_limited_total', help: 'WebSocket client messages refused by the input rate limit', registers: [r],
+      collect() { this.reset(); total(this, self.sources.ws?.().rateLimited) },
     })
     this.refused = new Counter({
       name: 'twin_mqtt_refused_total', help: 'MQTT connections, publishes and subscriptions the embedded broker refused', labelNames: ['reason'], registers: [r],

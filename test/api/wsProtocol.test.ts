@@ -5,10 +5,12 @@ import type { WsHub } from '../../src/api/ws/hub.ts'
 import type { WsOptions } from '../../src/api/ws/options.ts'
 import { defineTwin } from '../../src/definitions/defineTwin.ts'
 import { TwinRegistry } from '../../src/definitions/registry.ts'
+import { Metrics } from '../../src/observability/metrics.ts'
 import counter from '../fixtures/twins/counter.ts'
 import { waitFor } from '../support/env.ts'
+import { startApi } from '../support/api.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { startWsApi, WsProbe } from '../support/wsApi.ts'
+import { WsProbe } from '../support/wsApi.ts'
 
 /** A twin whose states carry XState tags, for tag filters. */
 const door = defineTwin({
@@ -35,11 +37,22 @@ let p: Pipeline
 let app: FastifyInstance
 let hub: WsHub
 let wsUrl: string
+let url: string
+let metrics: Metrics
 const probes: WsProbe[] = []
 
 async function start(ws: Partial<WsOptions> = {}): Promise<void> {
   p = await startPipeline({ registry: new TwinRegistry([counter, door]) })
-  ;({ app, wsUrl, hub } = await startWsApi(p, ws))
+  metrics = new Metrics()
+  ;({ app, wsUrl, url } = await startApi(p, { ws, metrics }))
+  hub = app.ws
+}
+/** One value of GET /metrics. */
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  if (!line) throw new Error(`no metric ${name}`)
+  return Number(line.slice(name.length + 1))
 }
 afterEach(async () => {
   for (const c of probes.splice(0)) {
@@ -215,6 +228,7 @@ describe('WebSocket resume gaps, heartbeats and rate limits', () => {
     expect(mute.closed!.code).toBe(1006)
     expect(alive.closed).toBeNull()
     expect(hub.stats.closedNoPong).toBe(1)
+    expect(await metric('twin_ws_closed_no_pong_total')).toBe(1)
   })
 
   it('refuses messages over the rate limit with one error, and closes a flooding client with 4029', async () => {
@@ -240,5 +254,9 @@ describe('WebSocket resume gaps, heartbeats and rate limits', () => {
     expect(flood.closed!.reason).toContain('flooding')
     c.send({ op: 'ping', ref: 'after' })
     await waitFor('pong after', () => c.of('pong').some((m) => m.ref === 'after'))
+    expect(await metric('twin_ws_closed_flooding_total')).toBe(1)
+    expect(await metric('twin_ws_rate_limited_total')).toBe(hub.stats.rateLimited)
+    expect(hub.stats.rateLimited).toBeGreaterThan(15)
+    expect(await metric('twin_ws_conflated_total')).toBe(0)
   })
 })

@@ -91,6 +91,19 @@ describe('WebSocket slow consumers', () => {
     expect(hub.stats.closedSlow).toBe(0)
   })
 
+  it('closes a conflating client with 4008 once it would hold more than WS_MAX_HELD changes (overlapping subscriptions)', async () => {
+    // 40 subscriptions × 50 twins could hold 2,000 (subscription, twin) changes; allow 300.
+    await start({ highWaterBytes: HIGH_WATER, maxBufferedBytes: 256 * 1024 * 1024, slowCloseMs: 120_000, maxHeld: 300 })
+    pause()
+    await drive(4000)
+    await waitFor('closed as slow', () => hub.stats.closedSlow === 1, 20_000)
+    expect(hub.stats.peakConflatedTwins).toBe(300)
+    resume()
+    await waitFor('close frame read', () => c.closed)
+    expect(c.closed!.code).toBe(4008)
+    expect(c.closed!.reason).toMatch(/^slow consumer: over 300 changes held/)
+  })
+
   it('closes a client that stays over the mark with 4008 and a reason', async () => {
     await start({ highWaterBytes: HIGH_WATER, slowCloseMs: 300 })
     pause()

@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { WsHub } from '../../src/api/ws/hub.ts'
 import type { WsOptions } from '../../src/api/ws/options.ts'
-import { connect, type GapMessage, type Twin, type TwinClient } from '../../src/client/index.ts'
+import { connect, SubscriptionError, type GapMessage, type Twin, type TwinClient } from '../../src/client/index.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
 import { startWsApi } from '../support/wsApi.ts'
@@ -25,8 +25,8 @@ async function start(ws: Partial<WsOptions> = {}): Promise<void> {
   p = await startPipeline()
   ;({ app, wsUrl, hub } = await startWsApi(p, ws))
 }
-function client(): TwinClient {
-  const c = connect({ url: wsUrl, token: 'secret-token', WebSocket: WebSocket as never, minDelayMs: 20, maxDelayMs: 100 })
+function client(onStatus?: (status: string, detail?: { code: number }) => void): TwinClient {
+  const c = connect({ url: wsUrl, token: 'secret-token', WebSocket: WebSocket as never, minDelayMs: 20, maxDelayMs: 100, onStatus })
   clients.push(c)
   return c
 }
@@ -44,6 +44,12 @@ async function storeRevs(): Promise<Record<string, number>> {
   return Object.fromEntries(page.twins.map((t) => [t.id, t.rev]).sort())
 }
 const revsOf = (twins: ReadonlyMap<string, Twin>) => Object.fromEntries([...twins].map(([id, t]) => [id, t.rev]).sort())
+/** Refuses new connections until the returned function is called. */
+function refuseConnections(): () => void {
+  const accept = hub.accept.bind(hub)
+  hub.accept = ((socket: WebSocket) => socket.close(1013, 'try later')) as never
+  return () => (hub.accept = accept)
+}
 
 describe('twin-engine/client', () => {
   it('subscribes, passes the token, and after the server drops the connection mid-stream resumes without losing state', async () => {
@@ -119,6 +125,76 @@ describe('twin-engine/client', () => {
     expect(gaps[0]).toMatchObject({ id: 'a', from: 1, to: 6 })
     await waitFor('state after gap', () => sub.twins.get('a')?.rev === 6)
     expect(states).toEqual([['a', 1], ['a', 6]])
+  })
+})
+
+describe('twin-engine/client resume, refusals and dead connections', () => {
+  it('resumes 3,000 ids within the server\'s message limit, and drops a held twin that left the filter while away', async () => {
+    seqs.clear()
+    await start()
+    // 16-character ids: the subscribe is ~57 KB, under the 64 KB limit, which leaves room for a few hundred `since` entries.
+    const ids = Array.from({ length: 3000 }, (_, i) => `id-${String(i).padStart(13, '0')}`)
+    for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map(inc))
+    await waitFor('applied', () => p.worker.stats.applied === 3000, 60_000)
+    const closes: number[] = []
+    const c = client((status, detail) => status === 'closed' && closes.push(detail!.code))
+    const left: string[] = []
+    let subscribed = 0
+    const sub = c.subscribe({ type: 'counter', ids, state: 'counting' }, { onLeave: (t) => left.push(t.id), onSubscribed: () => subscribed++ })
+    expect((await sub.ready).count).toBe(3000)
+    const allow = refuseConnections()
+    dropAll()
+    // While the client is away the first twin changes and the last (left out of `since`) leaves the filter.
+    await inc(ids[0]!)
+    await p.ingestor.fromApi('counter', ids[2999]!, 'lock', '{}')
+    await waitFor('applied', () => p.worker.stats.applied === 3002)
+    allow()
+    await waitFor('resumed', () => subscribed === 2, 15_000)
+    expect(closes.filter((code) => code !== 1013)).toEqual([1006])
+    expect(left).toEqual([ids[2999]])
+    expect(sub.twins.has(ids[2999]!)).toBe(false)
+    expect(sub.twins.size).toBe(2999)
+    expect(sub.twins.get(ids[0]!)!.rev).toBe(2)
+    expect(c.connected).toBe(true)
+  })
+
+  it('rejects ready when the server refuses a subscription, and does not send it again after a reconnect', async () => {
+    await start()
+    const c = client()
+    const errors: string[] = []
+    const bad = c.subscribe({ type: 'no-such-type' }, { onError: (e) => errors.push(e.code) })
+    const good = c.subscribe({ type: 'counter' })
+    const refusal = await bad.ready.then(() => null, (err: unknown) => err)
+    expect(refusal).toBeInstanceOf(SubscriptionError)
+    expect(refusal).toMatchObject({ code: 'TWIN_ERR_UNKNOWN_TYPE', sub: bad.id })
+    await good.ready
+    dropAll()
+    await waitFor('reconnected with its subscription', () => c.connections === 2 && c.connected && hub.sessions.size === 1 && [...hub.sessions][0]!.subscriptions === 1)
+    await c.ping()
+    expect([...hub.sessions].map((s) => s.subscriptions)).toEqual([1])
+    expect(errors).toEqual(['TWIN_ERR_UNKNOWN_TYPE'])
+  })
+
+  it('drops a connection that went silent after 3 heartbeats without waiting for a closing handshake, and rejects pending pings', async () => {
+    await start({ heartbeatMs: 100 })
+    const c = client()
+    await waitFor('connected', () => c.connected && hub.sessions.size === 1)
+    await c.ping()
+    // The server side goes silent but keeps the TCP connection: no heartbeats, reads nothing (not even a close frame).
+    const [session] = hub.sessions
+    hub.sessions.delete(session!)
+    const raw = (session!.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket
+    raw.pause()
+    try {
+      const pong = c.ping()
+      await expect(pong).rejects.toThrow(/connection closed/)
+      // Reconnected long before ws's 30 s closing-handshake timeout.
+      await waitFor('reconnected', () => c.connections === 2 && c.connected, 5000)
+    } finally {
+      raw.resume()
+      session!.socket.terminate()
+    }
+    expect(await c.ping()).toBeGreaterThanOrEqual(0)
   })
 })
 

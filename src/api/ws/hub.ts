@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import { CloseCodes } from '../../client/protocol.ts'
 import type { TwinRegistry } from '../../definitions/registry.ts'
 import type { ChangeBus } from '../../runtime/changeBus.ts'
+import { Frames } from '../../runtime/serialise.ts'
 import type { TwinStore } from '../../store/twinStore.ts'
 import { TagResolver } from './filter.ts'
 import { wsDefaults, type WsOptions } from './options.ts'
@@ -32,6 +33,10 @@ export interface WsStats {
   peakConflatedTwins: number
   /** twins in the resume buffer */
   resumeTwins: number
+  /** estimated bytes in the resume buffer (bounded by WS_RESUME_BYTES) */
+  resumeBytes: number
+  /** change notices not sent on because the twin's rev had been sent already */
+  repeatedChanges: number
 }
 
 /**
@@ -51,7 +56,7 @@ export class WsHub {
   private readonly heartbeat: NodeJS.Timeout
   private drain: NodeJS.Timeout | null = null
   /** incremented by sessions and outboxes */
-  readonly counters = { accepted: 0, conflations: 0, droppedEvents: 0, closedSlow: 0, closedFlooding: 0, closedNoPong: 0, rateLimited: 0 }
+  readonly counters = { accepted: 0, conflations: 0, droppedEvents: 0, closedSlow: 0, closedFlooding: 0, closedNoPong: 0, rateLimited: 0, repeatedChanges: 0 }
   private peakBuffered = 0
   private peakHeld = 0
 
@@ -73,15 +78,23 @@ export class WsHub {
     options: Partial<WsOptions> = {},
   ) {
     this.options = { ...wsDefaults, ...options }
-    this.recent = new RecentChanges(this.options.resumeRevs, this.options.resumeTwins)
+    const o = this.options
+    this.recent = new RecentChanges({ perTwin: o.resumeRevs, maxTwins: o.resumeTwins, maxBytes: o.resumeBytes })
     this.tags = new TagResolver(registry)
     // The buffer first: a session resuming right now must find the change there.
+    // A repeated notice (rev already sent) goes no further: a rev never goes back.
     this.offs.push(bus.onChange((view) => {
-      this.recent.add(view)
-      for (const s of this.sessions) s.onChange(view)
+      if (!this.recent.add(view)) {
+        this.counters.repeatedChanges++
+        return
+      }
+      // Encoded once for every socket; the frames are dropped after this loop.
+      const frames = new Frames(view)
+      for (const s of this.sessions) s.onChange(view, frames)
     }))
     this.offs.push(bus.onDerived((event) => {
-      for (const s of this.sessions) s.onDerived(event)
+      const frames = new Frames(event)
+      for (const s of this.sessions) s.onDerived(event, frames)
     }))
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs)
     this.heartbeat.unref()
@@ -94,7 +107,7 @@ export class WsHub {
       peakBuffered = Math.max(peakBuffered, s.outbox.peakBuffered)
       peakHeld = Math.max(peakHeld, s.outbox.peakHeld)
     }
-    return { connections: this.sessions.size, ...this.counters, peakBufferedBytes: peakBuffered, peakConflatedTwins: peakHeld, resumeTwins: this.recent.twins }
+    return { connections: this.sessions.size, ...this.counters, peakBufferedBytes: peakBuffered, peakConflatedTwins: peakHeld, resumeTwins: this.recent.twins, resumeBytes: this.recent.bytes }
   }
 
   accept(socket: WebSocket): WsSession {

@@ -1,25 +1,25 @@
 import type { WebSocket } from 'ws'
 import { CloseCodes } from '../../client/protocol.ts'
-import { toMessage } from '../../runtime/serialise.ts'
-import type { DerivedEvent, TwinView } from '../../runtime/shardBatch.ts'
+import { frame, FramePrefix, Frames, toJsonBytes } from '../../runtime/serialise.ts'
+import type { TwinView } from '../../runtime/shardBatch.ts'
 
 /** The per-subscription message prefixes, JSON-encoded once per subscription. */
 export interface Prefixes {
   id: string
-  change: string
-  conflated: string
-  leave: string
-  event: string
+  change: FramePrefix
+  conflated: FramePrefix
+  leave: FramePrefix
+  event: FramePrefix
 }
 
 export function prefixesFor(id: string): Prefixes {
   const sub = JSON.stringify(id)
   return {
     id,
-    change: `{"op":"change","sub":${sub},"twin":`,
-    conflated: `{"op":"change","sub":${sub},"conflated":true,"twin":`,
-    leave: `{"op":"change","sub":${sub},"match":false,"twin":`,
-    event: `{"op":"event","sub":${sub},"event":`,
+    change: new FramePrefix(`{"op":"change","sub":${sub},"twin":`),
+    conflated: new FramePrefix(`{"op":"change","sub":${sub},"conflated":true,"twin":`),
+    leave: new FramePrefix(`{"op":"change","sub":${sub},"match":false,"twin":`),
+    event: new FramePrefix(`{"op":"event","sub":${sub},"event":`),
   }
 }
 
@@ -30,6 +30,8 @@ export interface OutboxLimits {
   lowWaterBytes: number
   maxBufferedBytes: number
   slowCloseMs: number
+  /** (subscription, twin) changes held at most while conflating */
+  maxHeld: number
 }
 
 /** What an outbox reports to the hub's counters. */
@@ -52,13 +54,16 @@ interface Held {
  * (docs/protocol.md, "Slow consumers"). Below the high-water mark every message
  * is written as it comes. Above it, changes are conflated: only the latest view
  * per (subscription, twin) is kept, in a map no larger than the client's
- * subscribed twins, and derived events are counted as dropped. Once the socket
- * drains below the low-water mark the map is flushed, each subscription's
- * batch preceded by a `conflated` notice. A socket that stays over the mark for
- * slowCloseMs, or whose unsent bytes pass maxBufferedBytes, is closed (4008).
+ * subscribed twins and at most `maxHeld` entries (overlapping subscriptions
+ * multiply it: 100 of them over 100,000 twins could hold 10M), and derived
+ * events are counted as dropped. Once the socket drains below the low-water
+ * mark the map is flushed, each subscription's batch preceded by a
+ * `conflated` notice. A socket that stays over the mark for slowCloseMs, whose
+ * unsent bytes pass maxBufferedBytes, or that would hold more than maxHeld
+ * changes, is closed (4008).
  *
- * Change and event frames come from serialise.ts: encoded once per change and
- * prefix, shared by every socket.
+ * Change and event frames come from the fan-out's `Frames` (serialise.ts):
+ * encoded once per change and prefix, shared by every socket.
  */
 export class Outbox {
   private held = new Map<string, Held>()
@@ -97,19 +102,36 @@ export class Outbox {
     }
   }
 
-  change(p: Prefixes, view: TwinView, kind: ChangeKind): void {
+  /**
+   * Writes changes that must all arrive (a resume's replay), as (prefix, JSON)
+   * pairs framed one at a time, waiting for the socket to drain whenever it
+   * is over the high-water mark, so a long replay cannot pass the hard cap
+   * before the client reads.
+   */
+  async writeAll(changes: ReadonlyArray<readonly [FramePrefix, Buffer]>): Promise<void> {
+    for (const [prefix, json] of changes) {
+      if (this.socket.bufferedAmount > this.limits.highWaterBytes) await this.writable()
+      if (this.closed) return
+      this.write(frame(prefix, json))
+    }
+  }
+
+  change(p: Prefixes, view: TwinView, kind: ChangeKind, frames: Frames): void {
     if (this.closed) return
     if (!this.conflating && this.socket.bufferedAmount > this.limits.highWaterBytes) this.startConflating()
     if (this.conflating) {
       const key = `${p.id}\u0000${view.id}`
+      if (this.held.size >= this.limits.maxHeld && !this.held.has(key)) {
+        return this.closeSlow(`slow consumer: over ${this.limits.maxHeld} changes held while conflating; reconnect and resume`)
+      }
       this.held.set(key, { p, view, leave: kind === 'leave' })
       if (this.held.size > this.peakHeld) this.peakHeld = this.held.size
       return
     }
-    this.write(toMessage(kind === 'change' ? p.change : kind === 'conflated' ? p.conflated : p.leave, view))
+    this.write(frames.get(kind === 'change' ? p.change : kind === 'conflated' ? p.conflated : p.leave))
   }
 
-  event(p: Prefixes, event: DerivedEvent): void {
+  event(p: Prefixes, frames: Frames): void {
     if (this.closed) return
     if (!this.conflating && this.socket.bufferedAmount > this.limits.highWaterBytes) this.startConflating()
     if (this.conflating) {
@@ -117,7 +139,7 @@ export class Outbox {
       this.events.eventsDropped(1)
       return
     }
-    this.write(toMessage(p.event, event))
+    this.write(frames.get(p.event))
   }
 
   /** Forgets what is held for a subscription that ended. */
@@ -180,19 +202,19 @@ export class Outbox {
     let budget = this.limits.highWaterBytes
     for (const [key, h] of this.held) {
       if (budget <= 0) break
-      const frame = toMessage(h.leave ? h.p.leave : h.p.conflated, h.view)
-      budget -= frame.length
+      const message = frame(h.leave ? h.p.leave : h.p.conflated, toJsonBytes(h.view))
+      budget -= message.length
       this.held.delete(key)
       let list = bySub.get(h.p.id)
       if (!list) bySub.set(h.p.id, (list = []))
-      list.push(frame)
+      list.push(message)
     }
     for (const [subId, n] of this.dropped) if (!bySub.has(subId) && n > 0) bySub.set(subId, [])
     for (const [subId, frames] of bySub) {
       const dropped = this.dropped.get(subId) ?? 0
       this.dropped.delete(subId)
       this.write(JSON.stringify({ op: 'conflated', sub: subId, twins: frames.length, droppedEvents: dropped }))
-      for (const frame of frames) this.write(frame)
+      for (const message of frames) this.write(message)
     }
     if (this.held.size === 0) this.conflatingSince = null
   }

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws'
 import { CloseCodes, PROTOCOL_VERSION, type SubscribeMessage } from '../../client/protocol.ts'
 import { TwinError, type ErrorCode } from '../../errors.ts'
-import { toMessage } from '../../runtime/serialise.ts'
+import { Frames, toJsonBytes, type FramePrefix } from '../../runtime/serialise.ts'
 import type { DerivedEvent, TwinView } from '../../runtime/shardBatch.ts'
 import { compileFilter, type TwinFilter } from './filter.ts'
 import type { WsHub } from './hub.ts'
@@ -11,6 +11,8 @@ import { LIMITS, parseClientMessage } from './schemas.ts'
 
 /** Twins per snapshot page (and per store read). */
 const SNAPSHOT_PAGE = 500
+/** Subscriptions of one socket reading their initial state at once; more wait their turn (each read holds a page of views). */
+const CONCURRENT_READS = 4
 
 interface Subscription {
   p: Prefixes
@@ -40,6 +42,11 @@ export class WsSession {
   private nextId = 1
   private lastRateError = 0
   private refusedSinceError = 0
+  /** initial-state reads under way, and those waiting for a turn */
+  private reads = 0
+  private readonly readQueue: Array<() => void> = []
+  /** most initial-state reads under way at once (tests) */
+  peakReads = 0
   /** last time the client showed it is alive (pong or any message) */
   lastSeen: number
   closed = false
@@ -52,7 +59,7 @@ export class WsSession {
     const now = hub.now()
     this.lastSeen = now
     this.limiter = new RateLimiter(o.rateLimit, o.rateBurst, o.floodCloseMs, now)
-    this.outbox = new Outbox(socket, { highWaterBytes: o.highWaterBytes, lowWaterBytes: Math.floor(o.highWaterBytes / 4), maxBufferedBytes: o.maxBufferedBytes, slowCloseMs: o.slowCloseMs }, hub.outboxEvents, hub.now)
+    this.outbox = new Outbox(socket, { highWaterBytes: o.highWaterBytes, lowWaterBytes: Math.floor(o.highWaterBytes / 4), maxBufferedBytes: o.maxBufferedBytes, slowCloseMs: o.slowCloseMs, maxHeld: o.maxHeld }, hub.outboxEvents, hub.now)
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
     socket.on('pong', () => (this.lastSeen = hub.now()))
     socket.on('close', () => this.dispose())
@@ -70,6 +77,7 @@ export class WsSession {
     for (const sub of this.subs.values()) sub.ended = true
     this.subs.clear()
     this.outbox.dispose()
+    for (const next of this.readQueue.splice(0)) next()
     this.hub.remove(this)
   }
 
@@ -152,12 +160,25 @@ export class WsSession {
       this.send({ op: 'subscribed', sub: id, count: 0 })
       return
     }
-    this.sendInitialState(sub, msg.since ?? null).catch((err: Error) => {
+    this.readInitialState(sub, msg.since ?? null).catch((err: Error) => {
       if (sub.ended) return
       this.subs.delete(id)
       this.hub.log.warn({ err }, 'WebSocket subscribe failed')
       this.error('TWIN_ERR_INTERNAL', `subscribe failed (${err.message}); try again`, { sub: id })
     })
+  }
+
+  /** sendInitialState, at most CONCURRENT_READS subscriptions of this socket at once. */
+  private async readInitialState(sub: Subscription, since: Record<string, number> | null): Promise<void> {
+    if (this.reads >= CONCURRENT_READS) await new Promise<void>((resolve) => this.readQueue.push(resolve))
+    this.reads++
+    this.peakReads = Math.max(this.peakReads, this.reads)
+    try {
+      if (!sub.ended && !this.closed) await this.sendInitialState(sub, since)
+    } finally {
+      this.reads--
+      this.readQueue.shift()?.()
+    }
   }
 
   /**
@@ -166,21 +187,24 @@ export class WsSession {
    * gets the missed changes from the resume buffer or a gap notice and its
    * state. Changes arriving meanwhile are held (latest per twin) and sent
    * after `subscribed`, skipping what was already sent, so a rev never goes back.
+   * Replayed changes wait for the socket to drain like snapshot pages do (one
+   * page can replay 500 twins × WS_RESUME_REVS changes).
    */
   private async sendInitialState(sub: Subscription, since: Record<string, number> | null): Promise<void> {
     const { filter } = sub
     const hub = this.hub
     let count = 0
     const resumed = { unchanged: 0, replayed: 0, gaps: 0 }
-    const page = (views: TwinView[]) => {
+    const page = async (views: TwinView[]) => {
       const state: TwinView[] = []
-      const after: Buffer[] = []
+      // (prefix, JSON) pairs, framed as they are written: the JSON is the resume buffer's, not a copy.
+      const after: Array<[FramePrefix, Buffer]> = []
       for (const view of views) {
         hub.tags.attach(view)
         const known = since && Object.hasOwn(since, view.id) ? since[view.id]! : undefined
         if (!filter.matches(view)) {
           // The client holds a twin that left the filter while it was away.
-          if (known !== undefined) after.push(toMessage(sub.p.leave, view))
+          if (known !== undefined) after.push([sub.p.leave, toJsonBytes(view)])
           continue
         }
         count++
@@ -192,7 +216,7 @@ export class WsSession {
           const missed = known < view.rev ? hub.recent.between(view.type, view.id, known, view.rev) : null
           if (missed) {
             resumed.replayed++
-            for (const m of missed) after.push(toMessage(sub.p.change, m))
+            for (const m of missed) after.push([sub.p.change, m.json])
           } else {
             resumed.gaps++
             this.send({ op: 'gap', sub: sub.p.id, id: view.id, from: known, to: view.rev })
@@ -201,14 +225,14 @@ export class WsSession {
         }
       }
       if (state.length) this.send({ op: 'snapshot', sub: sub.p.id, twins: state })
-      for (const frame of after) this.outbox.write(frame)
+      await this.outbox.writeAll(after)
     }
     if (filter.ids) {
       const ids = [...filter.ids]
       for (let i = 0; i < ids.length && !sub.ended; i += SNAPSHOT_PAGE) {
         await this.outbox.writable()
         const views = await hub.store.getMany(filter.type, ids.slice(i, i + SNAPSHOT_PAGE))
-        if (!sub.ended) page(views)
+        if (!sub.ended) await page(views)
       }
     } else {
       let cursor: string | undefined
@@ -219,7 +243,8 @@ export class WsSession {
         const state = !since && filter.states?.length === 1 ? filter.states[0] : undefined
         const result = await hub.store.list({ type: filter.type, state, limit: SNAPSHOT_PAGE, cursor })
         if (sub.ended) return
-        page(result.twins)
+        await page(result.twins)
+        if (sub.ended) return
         cursor = result.next
       } while (cursor)
     }
@@ -233,7 +258,7 @@ export class WsSession {
       const rev = sent.get(view.id)
       if (rev !== undefined && view.rev <= rev) continue
       // Held changes keep only the latest per twin: say so when that skipped revs.
-      this.deliver(sub, view, rev !== undefined && view.rev > rev + 1)
+      this.deliver(sub, view, rev !== undefined && view.rev > rev + 1, new Frames(view))
     }
   }
 
@@ -247,31 +272,31 @@ export class WsSession {
   }
 
   /** A change notice from the hub (every change of every twin: filter first, cheaply). */
-  onChange(view: TwinView): void {
+  onChange(view: TwinView, frames: Frames): void {
     for (const sub of this.subs.values()) {
       if (!sub.changes || !sub.filter.covers(view.type, view.id)) continue
       if (sub.pending) sub.pending.set(view.id, view)
-      else this.deliver(sub, view, false)
+      else this.deliver(sub, view, false, frames)
     }
   }
 
-  private deliver(sub: Subscription, view: TwinView, conflated: boolean): void {
+  private deliver(sub: Subscription, view: TwinView, conflated: boolean, frames: Frames): void {
     if (sub.members) {
       if (sub.filter.matches(view)) sub.members.add(view.id)
       else {
-        if (sub.members.delete(view.id)) this.outbox.change(sub.p, view, 'leave')
+        if (sub.members.delete(view.id)) this.outbox.change(sub.p, view, 'leave', frames)
         return
       }
     }
-    this.outbox.change(sub.p, view, conflated ? 'conflated' : 'change')
+    this.outbox.change(sub.p, view, conflated ? 'conflated' : 'change', frames)
   }
 
-  onDerived(event: DerivedEvent): void {
+  onDerived(event: DerivedEvent, frames: Frames): void {
     for (const sub of this.subs.values()) {
       if (!sub.events || !sub.filter.covers(event.type, event.twinId)) continue
       if (sub.events !== 'all' && !sub.events.has(event.name)) continue
       if (sub.members && !sub.members.has(event.twinId)) continue
-      this.outbox.event(sub.p, event)
+      this.outbox.event(sub.p, frames)
     }
   }
 }
