@@ -142,14 +142,8 @@ export class OutboxRelay {
   private route(shard: number, streamId: string, f: Record<string, string>): Promise<unknown> {
     const { type, id } = splitTwinKey(f.to!)
     const inbox = this.keys.shard(shardOf(f.to!, this.o.shards)).inbox
-    let event = f.n!
-    let payload = f.d!
-    if (event === FEED) {
-      const { e, ...rest } = JSON.parse(payload) as { e: string }
-      event = e
-      payload = JSON.stringify(rest)
-    }
-    return this.redis.xadd(inbox, '*', 't', type, 'i', id, 'e', event, 'p', payload, 's', `${shard}:${streamId}`)
+    const event = f.n!.startsWith(FEED) ? f.n!.slice(FEED.length) : f.n!
+    return this.redis.xadd(inbox, '*', 't', type, 'i', id, 'e', event, 'p', f.d!, 's', `${shard}:${streamId}`)
   }
 }
 

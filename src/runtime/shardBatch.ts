@@ -50,10 +50,11 @@ export type DerivedEvent = TwinEvent
 /**
  * Internal outbox entries (names starting with `$`), relayed by the outbox
  * relay rather than published as derived events:
- * `$feed` and `$command` go to the inbox of the twin or rule actor in `to`,
+ * `$feed:<event>` and `$command` go to the inbox of the rule actor or twin in
+ * `to` (as `<event>` and `$command`: the data is the inbox payload as is),
  * `$publish` goes to the device as an MQTT command.
  */
-export const FEED = '$feed'
+export const FEED = '$feed:'
 export const COMMAND = '$command'
 export const PUBLISH = '$publish'
 
@@ -245,9 +246,9 @@ export function processShardBatch(input: {
     const after: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
     const before: RuleSourceTwin | null = prev.r === 0 && !prev.a ? null : { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
     routeStep(routes, before, after, events).forEach((f, n) => {
-      const body: Record<string, unknown> = { e: f.event, twinId: id, value: after.value, context: after.context, attributes: after.attributes }
+      const body: Record<string, unknown> = { twinId: id, value: after.value, context: after.context, attributes: after.attributes }
       if (f.data) body.data = f.data
-      outbox.push(`${idBase}:f${n}`, key, FEED, JSON.stringify(body), record.u, twinKey(f.rule, f.group))
+      outbox.push(`${idBase}:f${n}`, key, FEED + f.event, JSON.stringify(body), record.u, twinKey(f.rule, f.group))
     })
   }
 
