@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { CloseCodes } from '../../client/protocol.ts'
 import { frame, FramePrefix, Frames, toJsonBytes } from '../../runtime/serialise.ts'
@@ -83,6 +84,25 @@ export class Outbox {
     private readonly now: () => number,
   ) {}
 
+  private corked = false
+
+  /**
+   * Holds this tick's frames back and writes them in one go (one syscall per
+   * socket, not one per frame): a worker's batch brings many changes in the
+   * same tick. Corked bytes still count in `bufferedAmount`, so the bounds hold.
+   */
+  private cork(): void {
+    if (this.corked) return
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket
+    if (!raw) return
+    this.corked = true
+    raw.cork()
+    process.nextTick(() => {
+      this.corked = false
+      raw.uncork()
+    })
+  }
+
   get conflating(): boolean {
     return this.conflatingSince !== null
   }
@@ -94,6 +114,7 @@ export class Outbox {
   /** A control or snapshot message: always written (snapshots wait for `writable()` first). */
   write(data: string | Buffer): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return
+    this.cork()
     this.socket.send(data, { binary: false })
     const buffered = this.socket.bufferedAmount
     if (buffered > this.peakBuffered) this.peakBuffered = buffered
