@@ -92,6 +92,7 @@ async function run(name: string, withSites: boolean): Promise<Run> {
       batchSize: 1000, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
       onOutbox: (shard) => relay.notify(shard),
       onAcquire: (shard) => relay.resume(shard),
+        onRelease: (shard) => relay.forget(shard),
     })
     const r0 = cpu(redisPid)
     const c0 = process.cpuUsage()

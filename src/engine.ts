@@ -151,6 +151,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         deadLetterMaxLen: config.deadLetterMaxLen,
         onOutbox: (shard) => relay.notify(shard),
         onAcquire: (shard) => relay.resume(shard),
+        onRelease: (shard) => relay.forget(shard),
         onCommit: metrics?.observeCommit,
         feed: new ChangeFeedPublisher(redis, keys),
       })

@@ -39,8 +39,9 @@ export interface RuleInput {
 
 /**
  * Events a rule machine receives (besides its own timers). `at` is the engine
- * time at which the rule actor received it; `twinId` the source twin, and
- * `value`, `context`, `attributes` its state after the step that fed the rule.
+ * time at which the rule actor received it (what its timers count from);
+ * `sourceAt` the engine time of the source twin's step; `twinId` the source
+ * twin, and `value`, `context`, `attributes` its state after that step.
  *
  *   { type: 'elevator.changed', twinId, value, context, attributes, at }
  *   { type: 'elevator.faulted', twinId, data: { …derived event fields }, value, context, attributes, at }
@@ -48,6 +49,7 @@ export interface RuleInput {
 export interface RuleFeedEvent {
   type: string
   twinId: string
+  sourceAt: number
   value: StateValue
   context: any
   attributes: Record<string, string>

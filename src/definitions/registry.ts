@@ -46,11 +46,37 @@ export class TwinRegistry {
         if (!this.byType.has(input.twin) && !this.byRule.has(input.twin)) {
           throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}" takes input from "${input.twin}", which is neither a twin type nor a rule (twin types: ${this.types.join(', ')}); with twins of your own, point RULES_DIR at your rules`)
         }
+        if (this.byRule.has(input.twin) && typeof input.groupBy === 'string') {
+          throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}" groups rule "${input.twin}" by attribute "${input.groupBy}", but rule actors have no attributes; group it with a function of the actor (its id is its group)`)
+        }
         const routes = this.bySource.get(input.twin) ?? []
         routes.push({ rule, input })
         this.bySource.set(input.twin, routes)
       }
     }
+    const cycle = this.ruleCycle()
+    if (cycle) throw new TwinError('TWIN_ERR_DEFINITION', `rules feed each other in a loop (${cycle.join(' -> ')}): a feed would go round forever`)
+  }
+
+  /** A loop of rules fed by rules (a rule fed by itself included), or null. */
+  private ruleCycle(): string[] | null {
+    const state = new Map<string, 'visiting' | 'done'>()
+    const visit = (name: string, path: string[]): string[] | null => {
+      if (state.get(name) === 'done') return null
+      if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name]
+      state.set(name, 'visiting')
+      for (const { rule } of this.bySource.get(name) ?? []) {
+        const found = visit(rule.name, [...path, name])
+        if (found) return found
+      }
+      state.set(name, 'done')
+      return null
+    }
+    for (const name of this.byRule.keys()) {
+      const found = visit(name, [])
+      if (found) return found
+    }
+    return null
   }
 
   get rules(): RuleDefinition[] {

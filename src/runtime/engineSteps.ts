@@ -33,6 +33,8 @@ export interface EngineStepResult extends StepResult {
 }
 
 const MAX_COMMAND_TIMEOUT_MS = 24 * 3600_000
+/** Command names a twin keeps (its device shadow); each keeps only its last command. */
+export const MAX_COMMAND_NAMES = 32
 
 function next(twin: LiveTwin, at: number, change: Partial<TwinRecord>, emitted: StepResult['emitted'] = []): EngineStepResult {
   const record: TwinRecord = { ...twin.record, ...change, r: twin.record.r + 1, u: at }
@@ -68,11 +70,20 @@ export function applyAttributes(twin: LiveTwin, values: Record<string, string | 
  * one, pending or not: the device shadow holds the latest wish.
  */
 export function recordCommand(twin: LiveTwin, request: CommandRequestPayload, at: number): EngineStepResult {
+  const commands = { ...twin.record.k }
+  if (!(request.name in commands) && Object.keys(commands).length >= MAX_COMMAND_NAMES) {
+    // Bounded: the oldest answered or timed-out command makes room; 32 pending ones refuse a 33rd name.
+    const done = Object.entries(commands).filter(([, c]) => c.status !== 'pending').sort((a, b) => a[1].sentAt - b[1].sentAt)[0]
+    if (!done) {
+      return { ...unchanged(twin), error: new TwinError('TWIN_ERR_COMMAND_INVALID', `command "${request.name}": ${MAX_COMMAND_NAMES} other commands of this twin are pending; wait for their answers`) }
+    }
+    delete commands[done[0]]
+  }
   const timeoutMs = Math.min(Math.max(request.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, 1), MAX_COMMAND_TIMEOUT_MS)
   const due = at + timeoutMs
   const state: CommandState = { id: request.id, payload: request.payload, status: 'pending', by: request.by, sentAt: at, due }
   const t = { ...twin.record.t, [COMMAND_TIMER_PREFIX + request.name]: [due, { type: COMMAND_TIMER_PREFIX + request.name }] as [number, { type: string }] }
-  const result = next(twin, at, { k: { ...twin.record.k, [request.name]: state }, t })
+  const result = next(twin, at, { k: { ...commands, [request.name]: state }, t })
   result.publish = { name: request.name, message: { id: request.id, payload: request.payload, sentAt: at } }
   return result
 }
@@ -90,6 +101,8 @@ export function applyAck(twin: LiveTwin, ack: { id: string; ok?: boolean; reason
     }
   }
   const [name, command] = entry
+  // Answered already: a redelivered or repeated ack changes nothing (and emits nothing twice).
+  if (command.status === 'acked' || command.status === 'rejected') return unchanged(twin)
   const ok = ack.ok !== false
   const done: CommandState = { ...command, status: ok ? 'acked' : 'rejected', doneAt: at }
   if (!ok && ack.reason !== undefined) done.reason = ack.reason

@@ -55,6 +55,8 @@ export interface RelayOptions {
 export class OutboxRelay {
   private readonly dirty = new Set<number>()
   private readonly marks = new Map<number, string>()
+  /** shards this process's worker no longer owns: not relayed until resumed */
+  private readonly lost = new Set<number>()
   private running: Promise<void> | null = null
   private stopped = false
   published = 0
@@ -72,8 +74,16 @@ export class OutboxRelay {
    * may have relayed since), and catch up from the shard's own mark.
    */
   resume(shard: number): void {
+    this.lost.delete(shard)
     this.marks.delete(shard)
     this.notify(shard)
+  }
+
+  /** A shard lost or handed over: stop relaying it (its new owner's relay takes over from the shard's mark). */
+  forget(shard: number): void {
+    this.lost.add(shard)
+    this.marks.delete(shard)
+    this.dirty.delete(shard)
   }
 
   notify(shard: number): void {
@@ -108,6 +118,7 @@ export class OutboxRelay {
   }
 
   private async relay(shard: number): Promise<number> {
+    if (this.lost.has(shard)) return 0
     const k = this.keys.shard(shard)
     let mark = this.marks.get(shard)
     if (mark === undefined) mark = (await this.redis.hget(k.meta, 'relayed')) ?? ''
@@ -115,10 +126,16 @@ export class OutboxRelay {
     if (entries.length === 0) return 0
     const events: DerivedEvent[] = []
     const sends: Array<Promise<unknown>> = []
+    /** routed entries per target inbox, in outbox order */
+    const routed = new Map<string, string[][]>()
     for (const [streamId, fields] of entries) {
       const f = streamFields(fields)
-      if (f.to) sends.push(this.route(shard, streamId, f))
-      else if (f.n === PUBLISH) {
+      if (f.to) {
+        const inbox = this.keys.shard(shardOf(f.to, this.o.shards)).inbox
+        let list = routed.get(inbox)
+        if (!list) routed.set(inbox, (list = []))
+        list.push(routedFields(shard, streamId, f))
+      } else if (f.n === PUBLISH) {
         const { type, id } = splitTwinKey(f.k!)
         const { name, message } = JSON.parse(f.d!) as { name: string; message: CommandMessage }
         sends.push(this.mqtt.publishAsync(commandTopic(type, id, name), JSON.stringify(message), { qos: 1 }))
@@ -128,23 +145,37 @@ export class OutboxRelay {
         sends.push(this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 }))
       }
     }
+    // One transaction per target inbox: its entries land all together and in order, or not at all, so a
+    // later entry can never be applied (moving the target's mark) while an earlier one failed and waits to be re-sent.
+    for (const [inbox, list] of routed) {
+      const tx = this.redis.multi()
+      for (const fields of list) tx.xadd(inbox, '*', ...fields)
+      sends.push(tx.exec().then(failedInTransaction))
+    }
     if (events.length) for (const sink of this.o.sinks ?? []) sends.push(sink(events))
     await Promise.all(sends)
     mark = entries[entries.length - 1]![0]
-    await this.redis.hset(k.meta, 'relayed', mark)
-    this.marks.set(shard, mark)
+    // Monotonic: a relay that lost the shard and finishes late cannot move the mark back. Once caught up, the
+    // same script trims what is relayed and beyond retention; what is not relayed is never trimmed.
+    const caughtUp = entries.length < RELAY_BATCH
+    if ((await this.redis.markRelayed(k.outbox, k.meta, mark, caughtUp ? this.o.outboxMaxLen : 0)) === 1) this.marks.set(shard, mark)
+    else this.marks.delete(shard)
     this.published += entries.length
-    if (entries.length < RELAY_BATCH) await this.redis.xtrim(k.outbox, 'MAXLEN', '~', this.o.outboxMaxLen)
     return entries.length
   }
+}
 
-  /** A rule feed or command: into the target's shard inbox, with its source for exactly-once. */
-  private route(shard: number, streamId: string, f: Record<string, string>): Promise<unknown> {
-    const { type, id } = splitTwinKey(f.to!)
-    const inbox = this.keys.shard(shardOf(f.to!, this.o.shards)).inbox
-    const event = f.n!.startsWith(FEED) ? f.n!.slice(FEED.length) : f.n!
-    return this.redis.xadd(inbox, '*', 't', type, 'i', id, 'e', event, 'p', f.d!, 's', `${shard}:${streamId}`)
-  }
+/** Inbox fields of a routed entry (t, i, e, p, s): the target, the event, its payload as is, and its source for exactly-once. */
+function routedFields(shard: number, streamId: string, f: Record<string, string>): string[] {
+  const { type, id } = splitTwinKey(f.to!)
+  const event = f.n!.startsWith(FEED) ? f.n!.slice(FEED.length) : f.n!
+  return ['t', type, 'i', id, 'e', event, 'p', f.d!, 's', `${shard}:${streamId}`]
+}
+
+/** MULTI/EXEC replies: throws the first command error (EXEC itself throws when the transaction was refused). */
+function failedInTransaction(replies: Array<[Error | null, unknown]> | null): void {
+  if (!replies) throw new Error('transaction aborted')
+  for (const [err] of replies) if (err) throw err
 }
 
 /** Outbox stream fields (id, k, n, d, at) -> the derived event. */

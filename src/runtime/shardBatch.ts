@@ -186,10 +186,24 @@ export function processShardBatch(input: {
     return w
   }
 
+  /**
+   * A routed entry the twin did not take (ignored by a rule, refused): its
+   * source mark still moves, so a re-delivery in a later state is not applied
+   * late. No revision, no change notice. A twin that does not exist yet is
+   * not created for it.
+   */
+  const keepMark = (w: Working, source: string) => {
+    if (!w.before && !w.dirty) return
+    w.twin = { snapshot: w.twin.snapshot, record: markSource(w.twin.record, source) }
+    w.dirty = true
+  }
+
   /** Records an applied step: the twin will be saved, with its derived events, commands and rule feeds. */
   const applied = (w: Working, key: string, idBase: string, result: EngineStepResult, cause: string) => {
     if (w.init) {
-      collectDerived(key, `${key}@${w.init.record.u}:init`, w.init.emitted, w.init.record.u)
+      const u = w.init.record.u
+      collectDerived(key, `${key}@${u}:init`, w.init.emitted, u)
+      w.init.commands.forEach((c, k) => command(key, `${key}@${u}:init:c${k}`, c, u))
       w.init = undefined
     }
     const prev = w.twin.record
@@ -246,7 +260,7 @@ export function processShardBatch(input: {
     const after: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
     const before: RuleSourceTwin | null = prev.r === 0 && !prev.a ? null : { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
     routeStep(routes, before, after, events).forEach((f, n) => {
-      const body: Record<string, unknown> = { twinId: id, value: after.value, context: after.context, attributes: after.attributes }
+      const body: Record<string, unknown> = { twinId: id, sourceAt: record.u, value: after.value, context: after.context, attributes: after.attributes }
       if (f.data) body.data = f.data
       outbox.push(`${idBase}:f${n}`, key, FEED + f.event, JSON.stringify(body), record.u, twinKey(f.rule, f.group))
     })
@@ -275,9 +289,13 @@ export function processShardBatch(input: {
         if (result.error.code !== 'TWIN_ERR_EVENT_NOT_ACCEPTED' || !registry.rule(entry.type)) {
           deadLetter(result.error.code, result.error.message, key, entry.event, entry.payload)
         }
+        if (entry.source) keepMark(w, entry.source)
         continue
       }
-      if (!result.accepted) continue
+      if (!result.accepted) {
+        if (entry.source) keepMark(w, entry.source)
+        continue
+      }
       if (entry.source) result.record = markSource(result.record, entry.source)
       // Inbox ids are unique per shard only: the twin key makes derived-event ids unique across the engine.
       applied(w, key, `${key}@${entry.id}`, result, entry.event)

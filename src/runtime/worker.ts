@@ -29,6 +29,8 @@ export interface WorkerOptions {
   onOutbox?: (shard: number) => void
   /** called when this worker takes over a shard (before it is processed) */
   onAcquire?: (shard: number) => void
+  /** called when this worker stops owning a shard (handed over, lease lost, stale epoch) */
+  onRelease?: (shard: number) => void
   /** how long a step's commits took (seconds, all `shards` in parallel): the commit latency metric */
   onCommit?: (seconds: number, shards: number) => void
   /** publishes each step's committed changes to API processes elsewhere */
@@ -51,6 +53,8 @@ const MAX_BLOCK_MS = 100
 export interface WorkerStats {
   applied: number
   deadLetters: number
+  /** routed entries (rule feeds, commands) delivered again and skipped: applied once already */
+  duplicates: number
   batches: number
   commitsRefused: number
 }
@@ -65,7 +69,7 @@ export interface WorkerStats {
 export class Worker {
   readonly id = `worker-${randomUUID().slice(0, 8)}`
   readonly cache: TwinCache
-  readonly stats: WorkerStats = { applied: 0, deadLetters: 0, batches: 0, commitsRefused: 0 }
+  readonly stats: WorkerStats = { applied: 0, deadLetters: 0, duplicates: 0, batches: 0, commitsRefused: 0 }
   private readonly owned = new Map<number, OwnedShard>()
   /**
    * The epoch each shard should run under, set before the (async) take-over
@@ -129,13 +133,17 @@ export class Worker {
       this.owned.delete(shard)
     }
     await this.stepping.catch(() => undefined)
-    for (const shard of shards) this.cache.dropShard(shard)
+    for (const shard of shards) {
+      this.cache.dropShard(shard)
+      this.o.onRelease?.(shard)
+    }
   }
 
   private drop(shard: number, why: string): void {
     this.wanted.delete(shard)
     if (!this.owned.delete(shard)) return
     this.cache.dropShard(shard)
+    this.o.onRelease?.(shard)
     this.o.log.warn({ shard, why }, 'shard released')
   }
 
@@ -258,6 +266,7 @@ export class Worker {
       s.nextDue = Number(value) >= 0 ? Number(value) : Infinity
       this.stats.applied += b.applied
       this.stats.deadLetters += b.deadLetters
+      this.stats.duplicates += b.duplicates
       this.stats.batches++
       for (const c of b.changed) this.cache.set(c.key, s.shard, c.twin)
       for (const v of b.views) this.o.bus.publishChange(v)

@@ -24,4 +24,5 @@ export interface ScriptCommands {
   releaseLease(lease: string, workerId: string): Promise<number>
   heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
   leaveCluster(workers: string, workerId: string): Promise<number>
+  markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
 }

@@ -156,8 +156,9 @@ export class RuleHarness {
    * for what routing cannot produce on its own (a redelivered duplicate, an
    * odd order). Throws only when the rule machine itself fails.
    */
-  feed(event: Omit<RuleFeedEvent, 'at'>): StepResult {
-    const result = this.driver.step(this.actor, { ...event, at: this.clock.now() })
+  feed(event: Omit<RuleFeedEvent, 'at' | 'sourceAt'> & { sourceAt?: number }): StepResult {
+    const at = this.clock.now()
+    const result = this.driver.step(this.actor, { sourceAt: at, ...event, at })
     if (result.error?.code === 'TWIN_ERR_MACHINE_FAILED') throw result.error
     // A rule that ignores a feed in its current state is normal, not an error.
     if (result.accepted) this.record(result)

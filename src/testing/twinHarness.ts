@@ -89,10 +89,12 @@ export class TwinHarness {
   /**
    * A command arriving for this twin's device, as a rule or an app sends it:
    * recorded as pending with its timeout, and "published" (see `published`).
+   * A command the engine would refuse comes back with `error` (not thrown).
    */
   command(name: string, payload: Record<string, unknown> = {}, options: { id?: string; timeoutMs?: number; by?: string } = {}): StepResult {
     const id = options.id ?? `cmd-${this.published.length + 1}`
     const result = stepTwin(this.driver, this.twin, '$command', { id, name, payload, timeoutMs: options.timeoutMs, by: options.by ?? 'test' }, this.clock.now())
+    if (!result.accepted) return result
     this.record(result)
     if (result.publish) this.published.push(result.publish)
     return result

@@ -55,3 +55,28 @@ describe('OutboxRelay', () => {
     expect(new Set(seen.map((s) => s.id)).size).toBe(5)
   })
 })
+
+describe('markRelayed (the relay mark and outbox retention)', () => {
+  it('never trims what is not relayed, trims what is relayed beyond retention, and never moves the mark back', async () => {
+    p = await startPipeline()
+    const k = p.keys.shard(0)
+    const ids: string[] = []
+    for (let i = 0; i < 1000; i++) ids.push(await p.redis.xadd(k.outbox, '*', 'id', `e${i}`, 'k', 'counter/x', 'n', 'counted', 'd', '{}', 'at', '0') as string)
+
+    // Relayed up to entry 100 of 1000, retention 10: only what is relayed may go, however far over retention.
+    expect(await p.redis.markRelayed(k.outbox, k.meta, ids[100]!, 10)).toBe(1)
+    const left = await p.redis.xrange(k.outbox, '-', '+')
+    expect(left[0]![0]).toBe(ids[100])
+    expect(left).toHaveLength(900)
+
+    // A relay that lost the shard and finishes late cannot move the mark back (nor trim).
+    expect(await p.redis.markRelayed(k.outbox, k.meta, ids[50]!, 10)).toBe(0)
+    expect(await p.redis.hget(k.meta, 'relayed')).toBe(ids[100])
+
+    // Everything relayed: trimmed to about the retention, newest kept.
+    expect(await p.redis.markRelayed(k.outbox, k.meta, ids[999]!, 10)).toBe(1)
+    const tail = await p.redis.xrange(k.outbox, '-', '+')
+    expect(tail.length).toBeLessThanOrEqual(10)
+    expect(tail.at(-1)![0]).toBe(ids[999])
+  })
+})

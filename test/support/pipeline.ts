@@ -53,6 +53,7 @@ export async function startPipeline(
       historyLength: 10, deadLetterMaxLen: 1000, onCommit: overrides.onCommit,
       onOutbox: relay && ((shard) => relay.notify(shard)),
       onAcquire: relay && ((shard) => relay.resume(shard)),
+      onRelease: relay && ((shard) => relay.forget(shard)),
     })
     workers.push(w)
     return w

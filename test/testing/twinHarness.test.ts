@@ -81,10 +81,30 @@ describe('TwinHarness: the engine steps every twin has', () => {
     expect(t.commandStates.setMaxPower).toMatchObject({ status: 'acked', reported: { maxPowerW: 7400 } })
     expect(t.emitted.at(-1)).toMatchObject({ type: 'commandAcked', command: 'setMaxPower', commandId: 'k1' })
     expect(() => t.send('ack', { id: 'nope' })).toThrow(/no such command/)
+    // A repeated ack (QoS 1 redelivery) changes nothing and emits nothing again.
+    const acks = t.emitted.length
+    t.send('ack', { id: 'k1', ok: false, reason: 'late duplicate' })
+    expect(t.commandStates.setMaxPower).toMatchObject({ status: 'acked' })
+    expect(t.emitted).toHaveLength(acks)
 
     t.command('reset', {}, { id: 'k2', timeoutMs: 5000 })
     t.advance(5000)
     expect(t.commandStates.reset).toMatchObject({ status: 'timedOut' })
     expect(t.emitted.at(-1)).toMatchObject({ type: 'commandTimedOut', command: 'reset', commandId: 'k2' })
+  })
+})
+
+describe('TwinHarness: the device shadow is bounded', () => {
+  it('keeps 32 command names; the oldest answered one makes room, 32 pending ones refuse a 33rd', () => {
+    const t = createTwinHarness(charger, { id: 'c2' })
+    for (let i = 0; i < 32; i++) t.command(`c${i}`, {}, { id: `k${i}` })
+    const refused = t.command('c32', {}, { id: 'k32' })
+    expect(refused.error?.code).toBe('TWIN_ERR_COMMAND_INVALID')
+    expect(Object.keys(t.commandStates)).toHaveLength(32)
+    t.send('ack', { id: 'k5' })
+    t.command('c32', {}, { id: 'k32' })
+    expect(Object.keys(t.commandStates)).toHaveLength(32)
+    expect(t.commandStates.c5).toBeUndefined()
+    expect(t.commandStates.c32).toMatchObject({ status: 'pending' })
   })
 })
