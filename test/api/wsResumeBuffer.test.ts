@@ -53,12 +53,6 @@ async function probe(): Promise<WsProbe> {
   await c.next('welcome')
   return c
 }
-const seqs = new Map<string, number>()
-async function inc(id: string): Promise<void> {
-  const seq = (seqs.get(id) ?? 0) + 1
-  seqs.set(id, seq)
-  await p.ingestor.fromApi('counter', id, 'inc', JSON.stringify({ seq }))
-}
 const applied = (n: number) => waitFor(`${n} applied`, () => p.worker.stats.applied >= n, 60_000)
 const view = (id: string, rev: number, context: unknown = { count: rev }): TwinView => ({ type: 'counter', id, value: 'counting', context, rev, updatedAt: rev })
 
@@ -83,21 +77,20 @@ describe('resume buffer', () => {
   })
 
   it('gives a gap, not a replay, for a twin evicted by WS_RESUME_BYTES', async () => {
-    seqs.clear()
     await start({ resumeBytes: 4096 })
-    await inc('old')
+    await p.inc('old')
     await applied(1)
     const c = await probe()
     c.send({ op: 'subscribe', id: 'all', type: 'counter' })
     await c.next('subscribed')
     c.close()
-    await inc('old')
+    await p.inc('old')
     // Newer changes of other twins push `old` out of a 4 KB buffer (a counter view is ~150 bytes of JSON).
-    for (let i = 0; i < 36; i++) await inc(`new${i % 4}`)
+    for (let i = 0; i < 36; i++) await p.inc(`new${i % 4}`)
     await applied(38)
     // new3's last change comes after all the others have been applied: it is the most recently changed
     // twin whatever order the shards' notices arrived in (Redis Cluster polls each shard on its own).
-    await inc('new3')
+    await p.inc('new3')
     await applied(39)
     expect(hub.stats.resumeBytes).toBeLessThanOrEqual(4096)
     const d = await probe()
@@ -163,9 +156,8 @@ describe('resume buffer', () => {
   })
 
   it('reads the initial state of at most 4 subscriptions of a socket at once; the others wait their turn', async () => {
-    seqs.clear()
     await start()
-    for (let i = 0; i < 5; i++) await inc(`t${i}`)
+    for (let i = 0; i < 5; i++) await p.inc(`t${i}`)
     await applied(5)
     const c = await probe()
     for (let s = 0; s < 12; s++) c.send({ op: 'subscribe', id: `s${s}`, type: 'counter' })

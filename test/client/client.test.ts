@@ -30,12 +30,6 @@ function client(onStatus?: (status: string, detail?: { code: number }) => void):
   clients.push(c)
   return c
 }
-const seqs = new Map<string, number>()
-async function inc(id: string): Promise<void> {
-  const seq = (seqs.get(id) ?? 0) + 1
-  seqs.set(id, seq)
-  await p.ingestor.fromApi('counter', id, 'inc', JSON.stringify({ seq }))
-}
 const dropAll = () => {
   for (const s of hub.sessions) s.socket.terminate()
 }
@@ -53,7 +47,6 @@ function refuseConnections(): () => void {
 
 describe('twin-engine/client', () => {
   it('subscribes, passes the token, and after the server drops the connection mid-stream resumes without losing state', async () => {
-    seqs.clear()
     await start()
     let upgradeUrl = ''
     let authorization: string | undefined
@@ -61,7 +54,7 @@ describe('twin-engine/client', () => {
       upgradeUrl = req.url ?? ''
       authorization = req.headers.authorization
     })
-    for (const id of ['a', 'b', 'c']) await inc(id)
+    for (const id of ['a', 'b', 'c']) await p.inc(id)
     await waitFor('applied', () => p.worker.stats.applied === 3)
     const c = client()
     const changes: Array<[string, number]> = []
@@ -79,7 +72,7 @@ describe('twin-engine/client', () => {
     // Changes flow while the connection is dropped twice.
     const flow = (async () => {
       for (let i = 0; i < 60; i++) {
-        await inc(['a', 'b', 'c', 'd'][i % 4]!)
+        await p.inc(['a', 'b', 'c', 'd'][i % 4]!)
         if (i === 20 || i === 40) dropAll()
         await new Promise((r) => setTimeout(r, 5))
       }
@@ -105,9 +98,8 @@ describe('twin-engine/client', () => {
   })
 
   it('reports a gap when the resume buffer no longer holds what it missed, then holds the current state', async () => {
-    seqs.clear()
     await start({ resumeRevs: 2 })
-    await inc('a')
+    await p.inc('a')
     await waitFor('applied', () => p.worker.stats.applied === 1)
     const c = client()
     const gaps: GapMessage[] = []
@@ -118,7 +110,7 @@ describe('twin-engine/client', () => {
     for (const s of hub.sessions) s.socket.terminate()
     const blocked = hub.accept.bind(hub)
     hub.accept = ((socket: WebSocket) => socket.close(1013, 'try later')) as never
-    for (let i = 0; i < 5; i++) await inc('a')
+    for (let i = 0; i < 5; i++) await p.inc('a')
     await waitFor('applied', () => p.worker.stats.applied === 6)
     hub.accept = blocked
     await waitFor('gap', () => gaps.length === 1, 15_000)
@@ -130,11 +122,10 @@ describe('twin-engine/client', () => {
 
 describe('twin-engine/client resume, refusals and dead connections', () => {
   it('resumes 3,000 ids within the server\'s message limit, and drops a held twin that left the filter while away', async () => {
-    seqs.clear()
     await start()
     // 16-character ids: the subscribe is ~57 KB, under the 64 KB limit, which leaves room for a few hundred `since` entries.
     const ids = Array.from({ length: 3000 }, (_, i) => `id-${String(i).padStart(13, '0')}`)
-    for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map(inc))
+    for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => p.inc(id)))
     await waitFor('applied', () => p.worker.stats.applied === 3000, 60_000)
     const closes: number[] = []
     const c = client((status, detail) => status === 'closed' && closes.push(detail!.code))
@@ -145,7 +136,7 @@ describe('twin-engine/client resume, refusals and dead connections', () => {
     const allow = refuseConnections()
     dropAll()
     // While the client is away the first twin changes and the last (left out of `since`) leaves the filter.
-    await inc(ids[0]!)
+    await p.inc(ids[0]!)
     await p.ingestor.fromApi('counter', ids[2999]!, 'lock', '{}')
     await waitFor('applied', () => p.worker.stats.applied === 3002)
     allow()

@@ -25,6 +25,8 @@ export interface Pipeline {
   /** present when started with `mqttUrl`: relays outboxes (derived events, rule feeds, commands) */
   relay?: OutboxRelay
   shards: number
+  /** the next `inc` of counter `id` (seq 1, 2, … per counter), through the real ingest */
+  inc(id: string): Promise<unknown>
   /** starts another worker on the same data (e.g. after stopping the first) */
   newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }>): Worker
   stop(): Promise<void>
@@ -44,6 +46,7 @@ export async function startPipeline(
   bus.onDerived((d) => derived.push(d))
   const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 4096, deadLetterMaxLen: 1000, log: silentLog })
   const workers: Worker[] = []
+  const seqs = new Map<string, number>()
   const publisher = options.mqttUrl ? await mqtt.connectAsync(options.mqttUrl, { reconnectPeriod: 100 }) : undefined
   const relay = publisher && new OutboxRelay(redis, keys, publisher, silentLog, { shards, outboxMaxLen: 10_000 })
   const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
@@ -62,6 +65,11 @@ export async function startPipeline(
   await worker.start()
   return {
     redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, relay, shards, newWorker,
+    inc: (id) => {
+      const seq = (seqs.get(id) ?? 0) + 1
+      seqs.set(id, seq)
+      return ingestor.fromApi('counter', id, 'inc', JSON.stringify({ seq }))
+    },
     store: new TwinStore(redis, keys, shards),
     async stop() {
       for (const w of workers) await w.stop().catch(() => undefined)
