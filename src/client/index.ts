@@ -23,8 +23,10 @@ import {
   type ChangeMessage, type ConflatedMessage, type ErrorMessage, type EventMessage, type Filter, type GapMessage,
   type ServerMessage, type SubscribeMessage, type SubscribedMessage, type Twin, type TwinEvent, type WelcomeMessage,
 } from './protocol.ts'
+import { TwinError } from '../errors.ts'
 
 export * from './protocol.ts'
+export { TwinError } from '../errors.ts'
 
 /** The part of the WebSocket API the client uses (browsers' WebSocket, `ws`, undici's). */
 export interface WebSocketLike {
@@ -131,7 +133,7 @@ const bytesOf = (s: string) => utf8.encode(s).length
 
 export function connect(options: ConnectOptions): TwinClient {
   const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-  if (!Ctor) throw new Error('no WebSocket implementation: pass connect({ WebSocket }) (in Node 20: import WebSocket from "ws")')
+  if (!Ctor) throw new TwinError('TWIN_ERR_CONFIG', 'no WebSocket implementation: pass connect({ WebSocket }) (in Node 20: import WebSocket from "ws")')
   const minDelay = options.minDelayMs ?? 250
   const maxDelay = options.maxDelayMs ?? 10_000
   const subs = new Map<string, SubState>()
@@ -315,7 +317,7 @@ export function connect(options: ConnectOptions): TwinClient {
   return {
     subscribe(filter, handlers = {}) {
       const id = filter.id ?? `c${nextSub++}`
-      if (subs.has(id)) throw new Error(`subscription "${id}" exists`)
+      if (subs.has(id)) throw new TwinError('TWIN_ERR_BAD_REQUEST', `subscription "${id}" exists; give each subscription its own id`)
       let resolveReady!: (m: SubscribedMessage) => void
       let rejectReady!: (error: SubscriptionError) => void
       const ready = new Promise<SubscribedMessage>((resolve, reject) => {

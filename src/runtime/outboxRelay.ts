@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
+import { TwinError } from '../errors.ts'
 import type { Keys } from '../store/keys.ts'
 import { shardOf, splitTwinKey, streamFields } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
@@ -174,7 +175,7 @@ function routedFields(shard: number, streamId: string, f: Record<string, string>
 
 /** MULTI/EXEC replies: throws the first command error (EXEC itself throws when the transaction was refused). */
 function failedInTransaction(replies: Array<[Error | null, unknown]> | null): void {
-  if (!replies) throw new Error('transaction aborted')
+  if (!replies) throw new TwinError('TWIN_ERR_INTERNAL', 'a transaction appending routed entries was aborted; the relay retries it')
   for (const [err] of replies) if (err) throw err
 }
 

@@ -190,15 +190,16 @@ describe('twin-engine/client resume, refusals and dead connections', () => {
 })
 
 describe('twin-engine/client packaging', () => {
-  it('imports nothing but its own modules, so browsers can bundle it, and is exported as twin-engine/client', async () => {
+  it('imports nothing but its own modules and the error class, so browsers can bundle it, and is exported as twin-engine/client', async () => {
     const { readdirSync, readFileSync } = await import('node:fs')
     const { join } = await import('node:path')
     const { ROOT } = await import('../support/env.ts')
+    const importsOf = (file: string) => [...readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^\n]*from '([^']+)'/gm)].map((m) => m[1])
     const dir = join(ROOT, 'src/client')
     for (const file of readdirSync(dir)) {
-      const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/^(?:import|export)[^\n]*from '([^']+)'/gm)].map((m) => m[1])
-      for (const spec of imports) expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[a-z]+\.ts$/)
+      for (const spec of importsOf(join(dir, file))) expect(spec, `${file} imports ${spec}`).toMatch(/^(\.\/[a-z]+|\.\.\/errors)\.ts$/)
     }
+    expect(importsOf(join(ROOT, 'src/errors.ts'))).toEqual([])
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string> }
     expect(pkg.exports['./client']).toBe('./src/client/index.ts')
   })
