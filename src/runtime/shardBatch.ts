@@ -194,7 +194,10 @@ export function processShardBatch(input: {
    */
   const keepMark = (w: Working, source: string) => {
     if (!w.before && !w.dirty) return
-    w.twin = { snapshot: w.twin.snapshot, record: markSource(w.twin.record, source) }
+    // The committed record may be the cache's: mark a copy.
+    const record = { ...w.twin.record }
+    markSource(record, source)
+    w.twin = { snapshot: w.twin.snapshot, record }
     w.dirty = true
   }
 
@@ -207,12 +210,13 @@ export function processShardBatch(input: {
       w.init = undefined
     }
     const prev = w.twin.record
-    let record = result.record
-    const changedValue = !sameValue(prev.v, record.v)
-    if (historyLength > 0 && (changedValue || result.emitted.length || result.publish || cause === 'ack' || cause.startsWith(COMMAND_TIMER_PREFIX))) {
+    // A step's record is always a new object: the engine's fields are set on it, not on a copy.
+    const record = result.record
+    const transition = result.emitted.length || result.publish || cause === 'ack' || cause.startsWith(COMMAND_TIMER_PREFIX) || !sameValue(prev.v, record.v)
+    if (historyLength > 0 && transition) {
       const entry: HistoryEntry = { r: record.r, at: record.u, e: result.publish ? `${COMMAND_REQUEST}:${result.publish.name}` : cause, f: prev.v, t: record.v }
       if (result.emitted.length) entry.x = result.emitted.map((e) => e.type)
-      record = { ...record, h: [...(prev.h ?? []), entry].slice(-historyLength) }
+      record.h = [...(prev.h ?? []), entry].slice(-historyLength)
     }
     w.twin = { snapshot: result.snapshot, record }
     w.dirty = true
@@ -296,7 +300,7 @@ export function processShardBatch(input: {
         if (entry.source) keepMark(w, entry.source)
         continue
       }
-      if (entry.source) result.record = markSource(result.record, entry.source)
+      if (entry.source) markSource(result.record, entry.source)
       // Inbox ids are unique per shard only: the twin key makes derived-event ids unique across the engine.
       applied(w, key, `${key}@${entry.id}`, result, entry.event)
     } else {
@@ -367,7 +371,8 @@ function appliedBefore(record: TwinRecord, source: string): boolean {
   return mark !== undefined && !streamIdAfter(source.slice(colon + 1), mark)
 }
 
-function markSource(record: TwinRecord, source: string): TwinRecord {
+/** Sets the record's mark for the entry's source shard (on the record itself). */
+function markSource(record: TwinRecord, source: string): void {
   const colon = source.indexOf(':')
-  return { ...record, s: { ...record.s, [source.slice(0, colon)]: source.slice(colon + 1) } }
+  record.s = { ...record.s, [source.slice(0, colon)]: source.slice(colon + 1) }
 }

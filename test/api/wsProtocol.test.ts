@@ -10,7 +10,7 @@ import counter from '../fixtures/twins/counter.ts'
 import { waitFor } from '../support/env.ts'
 import { startApi } from '../support/api.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { WsProbe } from '../support/wsApi.ts'
+import { closeProbes, openProbe } from '../support/wsApi.ts'
 
 /** A twin whose states carry XState tags, for tag filters. */
 const door = defineTwin({
@@ -39,7 +39,6 @@ let hub: WsHub
 let wsUrl: string
 let url: string
 let metrics: Metrics
-const probes: WsProbe[] = []
 
 async function start(ws: Partial<WsOptions> = {}): Promise<void> {
   p = await startPipeline({ registry: new TwinRegistry([counter, door]) })
@@ -55,20 +54,12 @@ async function metric(name: string): Promise<number> {
   return Number(line.slice(name.length + 1))
 }
 afterEach(async () => {
-  for (const c of probes.splice(0)) {
-    expect(c.schemaErrors).toEqual([])
-    c.close()
-  }
+  closeProbes()
   await app?.close()
   await p?.stop()
 })
 
-async function probe(options = {}): Promise<WsProbe> {
-  const c = await WsProbe.connect(wsUrl, options)
-  probes.push(c)
-  await c.next('welcome')
-  return c
-}
+const probe = (options = {}) => openProbe(wsUrl, options)
 const send = (type: string, id: string, event: string, payload: object = {}) => p.ingestor.fromApi(type, id, event, JSON.stringify(payload))
 let seq = 0
 const inc = (id: string) => send('counter', id, 'inc', { seq: ++seq })

@@ -10,7 +10,7 @@ import type { TwinView } from '../../src/runtime/shardBatch.ts'
 import counter from '../fixtures/twins/counter.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { startWsApi, WsProbe } from '../support/wsApi.ts'
+import { closeProbes, openProbe, startWsApi } from '../support/wsApi.ts'
 
 /** A twin whose state is `n` copies of a string: large views from small device payloads. */
 const fat = defineTwin({
@@ -31,12 +31,8 @@ let p: Pipeline
 let app: FastifyInstance
 let hub: WsHub
 let wsUrl: string
-const probes: WsProbe[] = []
 afterEach(async () => {
-  for (const c of probes.splice(0)) {
-    expect(c.schemaErrors).toEqual([])
-    c.close()
-  }
+  closeProbes()
   await app?.close()
   await p?.stop()
   app = undefined as never
@@ -47,12 +43,7 @@ async function start(ws: Partial<WsOptions> = {}): Promise<void> {
   p = await startPipeline({ registry: new TwinRegistry([counter, fat]) })
   ;({ app, wsUrl, hub } = await startWsApi(p, ws))
 }
-async function probe(): Promise<WsProbe> {
-  const c = await WsProbe.connect(wsUrl)
-  probes.push(c)
-  await c.next('welcome')
-  return c
-}
+const probe = () => openProbe(wsUrl)
 const applied = (n: number) => waitFor(`${n} applied`, () => p.worker.stats.applied >= n, 60_000)
 const view = (id: string, rev: number, context: unknown = { count: rev }): TwinView => ({ type: 'counter', id, value: 'counting', context, rev, updatedAt: rev })
 

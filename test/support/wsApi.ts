@@ -1,3 +1,4 @@
+import { expect } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import type { WsHub } from '../../src/api/ws/hub.ts'
@@ -67,5 +68,23 @@ export class WsProbe {
 
   close(): void {
     this.socket.terminate()
+  }
+}
+
+const open: WsProbe[] = []
+
+/** A probe past its `welcome`, closed (and its schema errors checked) by `closeProbes` after the test. */
+export async function openProbe(url: string, options: WebSocket.ClientOptions = {}): Promise<WsProbe> {
+  const c = await WsProbe.connect(url, options)
+  open.push(c)
+  await c.next('welcome')
+  return c
+}
+
+/** For afterEach: every server message the probes saw matched its schema; the probes are closed. */
+export function closeProbes(): void {
+  for (const c of open.splice(0)) {
+    expect(c.schemaErrors).toEqual([])
+    c.close()
   }
 }
