@@ -1,5 +1,5 @@
 import { assign, emit, setup } from 'xstate'
-import { defineRule, type RuleFeedEvent } from '../src/definitions/defineRule.ts'
+import { defineRule, type RuleFeedEvent } from 'twin-engine/define'
 
 /**
  * A building with no lift in service for this long raises

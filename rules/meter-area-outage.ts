@@ -1,5 +1,5 @@
 import { assign, emit, setup } from 'xstate'
-import { defineRule, type RuleFeedEvent } from '../src/definitions/defineRule.ts'
+import { defineRule, type RuleFeedEvent } from 'twin-engine/define'
 
 /** Meters that went offline within this window count towards an outage (the issue: "within 5 minutes"). */
 export const WINDOW_MS = 300_000

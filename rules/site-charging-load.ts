@@ -1,6 +1,5 @@
 import { assign, enqueueActions, setup } from 'xstate'
-import { COMMAND_EVENT, type CommandEmit } from '../src/definitions/commands.ts'
-import { defineRule, type RuleFeedEvent, type RuleSourceTwin } from '../src/definitions/defineRule.ts'
+import { COMMAND_EVENT, defineRule, type CommandEmit, type RuleFeedEvent, type RuleSourceTwin } from 'twin-engine/define'
 
 /*
  * Dynamic load management of one site: the chargers share what the grid

@@ -1,5 +1,5 @@
 import { assign, enqueueActions, setup } from 'xstate'
-import { defineTwin } from '../src/definitions/defineTwin.ts'
+import { defineTwin } from 'twin-engine/define'
 
 /**
  * Two missed heartbeats at the usual OCPP HeartbeatInterval of 300 s. Any

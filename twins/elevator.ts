@@ -1,5 +1,5 @@
 import { assign, emit, enqueueActions, setup } from 'xstate'
-import { defineTwin } from '../src/definitions/defineTwin.ts'
+import { defineTwin } from 'twin-engine/define'
 
 /**
  * Doors left open this long (door-hold button, obstruction, a trolley in the

@@ -1,5 +1,5 @@
 import { assign, emit, enqueueActions, setup } from 'xstate'
-import { defineTwin } from '../src/definitions/defineTwin.ts'
+import { defineTwin } from 'twin-engine/define'
 
 /**
  * Power must stay above the contracted limit this long to count as
