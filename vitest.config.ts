@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'cluster',
-          include: ['test/runtime/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts', 'test/effects/webhooks.test.ts'],
+          include: ['test/worker/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts', 'test/effects/webhooks.test.ts'],
         },
       },
     ],

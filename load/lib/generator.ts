@@ -16,7 +16,7 @@
 import * as hdr from 'hdr-histogram-js'
 import mqtt, { type MqttClient } from 'mqtt'
 import WebSocket from 'ws'
-import { createDevice, type SimulatedDevice } from '../../src/sim/devices.ts'
+import { createDevice, type SimulatedDevice } from '../../src/demo/devices.ts'
 
 export interface GeneratorConfig {
   index: number

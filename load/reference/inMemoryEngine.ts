@@ -111,7 +111,7 @@ const broker = await startEmbeddedBroker({
   host: HOST,
   // Returns undefined: PUBACK at once, since nothing here is durable (that is the point of this reference).
   intercept: (_client, topic, payload) => {
-    // As the engine (src/engine.ts): only `devices/` topics are device events; the rest pass through.
+    // As the engine (src/roles/engine.ts): only `devices/` topics are device events; the rest pass through.
     if (!topic.startsWith('devices/')) return undefined
     const match = registry.matchTopic(topic.split('/'))
     const definition = match?.type === undefined ? undefined : registry.get(match.type)

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { loadConfig, settings, type Config } from '../config.ts'
-import { startEngine } from '../engine.ts'
+import { startEngine } from '../roles/engine.ts'
 import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
 import { runLocalCluster } from './localCluster.ts'

@@ -1,5 +1,5 @@
-import { outboxEntryToEvent } from '../runtime/outboxRelay.ts'
-import type { DerivedEvent } from '../runtime/shardBatch.ts'
+import { outboxEntryToEvent } from '../worker/outboxRelay.ts'
+import type { DerivedEvent } from '../core/shardBatch.ts'
 import { shardRange, streamFields, type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 

@@ -1,8 +1,8 @@
 import type { AnyStateMachine } from 'xstate'
 import type { ValidateFunction } from 'ajv'
 import { TwinError } from '../errors.ts'
-import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../ingest/topic.ts'
-import { ENGINE_EVENTS } from './engineEvents.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
+import { ENGINE_EVENTS } from '../model/engineEvents.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 
 export type { JsonSchema }

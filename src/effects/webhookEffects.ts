@@ -1,6 +1,6 @@
 import { Worker as BullWorker } from 'bullmq'
 import type { Logger } from 'pino'
-import type { DerivedSink } from '../runtime/outboxRelay.ts'
+import type { DerivedSink } from '../worker/outboxRelay.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { bullConnection } from './bullConnection.ts'

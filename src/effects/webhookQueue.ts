@@ -1,7 +1,7 @@
 import { Queue, type BackoffStrategy, type Job, type JobsOptions } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
-import type { DerivedSink } from '../runtime/outboxRelay.ts'
-import type { DerivedEvent } from '../runtime/shardBatch.ts'
+import type { DerivedSink } from '../worker/outboxRelay.ts'
+import type { DerivedEvent } from '../core/shardBatch.ts'
 import type { Keys } from '../store/keys.ts'
 import { redactUrl, type Webhook } from './webhookConfig.ts'
 

@@ -1,7 +1,7 @@
 import type { WsStats } from '../api/ws/hub.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { IngestStats } from '../ingest/ingestor.ts'
-import type { WorkerStats } from '../runtime/worker.ts'
+import type { WorkerStats } from '../worker/worker.ts'
 
 /**
  * Prometheus metrics of one engine process (GET /metrics, docs/http.md).

@@ -1,7 +1,7 @@
 import { TwinError } from '../errors.ts'
 import { matchesState, type StateValue } from 'xstate'
-import type { TwinRecord } from '../runtime/twinDriver.ts'
-import { toView, type TwinView } from '../runtime/shardBatch.ts'
+import type { TwinRecord } from '../core/twinDriver.ts'
+import { toView, type TwinView } from '../core/shardBatch.ts'
 import { shardOf, twinKey, type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
 

@@ -4,8 +4,8 @@ import type { CommandEmit } from '../definitions/commands.ts'
 import { ruleAsTwin, type RuleDefinition, type RuleFeedEvent, type RuleInput, type RuleSourceTwin } from '../definitions/defineRule.ts'
 import { TwinError } from '../errors.ts'
 import { ID_PATTERN } from '../ingest/validate.ts'
-import { routeStep } from '../runtime/ruleRouting.ts'
-import { TwinDriver, type LiveTwin, type StepResult } from '../runtime/twinDriver.ts'
+import { routeStep } from '../core/ruleRouting.ts'
+import { TwinDriver, type LiveTwin, type StepResult } from '../core/twinDriver.ts'
 import type { EmittedEvent, TwinHarness } from './twinHarness.ts'
 
 /** A device command a rule step asked for, stamped with the engine time of the step. */
@@ -259,7 +259,7 @@ export class RuleHarness {
     return { before, after }
   }
 
-  /** The feeds for this rule actor's group, routed as the engine routes them (src/runtime/ruleRouting.ts). */
+  /** The feeds for this rule actor's group, routed as the engine routes them (src/core/ruleRouting.ts). */
   private routed(inputs: RuleInput[], twin: { before: RuleSourceTwin | null; after: RuleSourceTwin }, events: Array<{ name: string; data: Record<string, unknown> }>) {
     const feeds = routeStep(inputs.map((input) => ({ rule: this.rule, input })), twin.before, twin.after, events)
     return feeds.filter((f) => f.group === this.group)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Worker } from '../../src/runtime/worker.ts'
+import type { Worker } from '../../src/worker/worker.ts'
 import { readClusterStatus } from '../../src/store/clusterStatus.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
-import { startEngine, type Engine } from '../../src/engine.ts'
+import { startEngine, type Engine } from '../../src/roles/engine.ts'
 import { connectRedis } from '../../src/store/redis.ts'
 import { dropPrefix, redisEnv, ROOT, silentLog, waitFor } from '../support/env.ts'
 

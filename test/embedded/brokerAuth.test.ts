@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { sha256 } from '../../src/api/auth.ts'
 import { startEmbeddedBroker, type EmbeddedBroker, type RefusalReason } from '../../src/embedded/broker.ts'
 import { parseDeviceCredentials } from '../../src/embedded/deviceCredentials.ts'
-import { parseTopicTemplate } from '../../src/ingest/topic.ts'
+import { parseTopicTemplate } from '../../src/model/topics.ts'
 import { waitFor } from '../support/env.ts'
 import { thrown } from '../support/thrown.ts'
 

@@ -1,8 +1,8 @@
 import { matchesState, type StateValue } from 'xstate'
 import type { SubscribeMessage, Where } from '../../client/protocol.ts'
 import type { TwinRegistry } from '../../definitions/registry.ts'
-import type { TwinRecord } from '../../runtime/twinDriver.ts'
-import type { TwinView } from '../../runtime/shardBatch.ts'
+import type { TwinRecord } from '../../core/twinDriver.ts'
+import type { TwinView } from '../../core/shardBatch.ts'
 
 /**
  * Which twins a subscription covers (docs/protocol.md, "Filters"). `type` and

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TwinError } from '../../src/errors.ts'
-import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../../src/ingest/topic.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../../src/model/topics.ts'
 import { thrown } from '../support/thrown.ts'
 
 const levels = (topic: string) => topic.split('/')

@@ -6,9 +6,9 @@ import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import type { ChangeBus } from './changeBus.ts'
+import type { ChangeBus } from '../feed/changeBus.ts'
 import { createInboxReader, type InboxReader } from './inboxReader.ts'
-import { keysToLoad, processShardBatch, type BatchResult, type DerivedEvent, type DueTimer, type InboxEntry, type TwinView } from './shardBatch.ts'
+import { keysToLoad, processShardBatch, type BatchResult, type DerivedEvent, type DueTimer, type InboxEntry, type TwinView } from '../core/shardBatch.ts'
 import { TwinCache } from './twinCache.ts'
 
 export interface WorkerOptions {

@@ -4,8 +4,8 @@ import { TwinError } from '../errors.ts'
 import type { Keys } from '../store/keys.ts'
 import { shardOf, splitTwinKey, streamFields } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import type { CommandMessage } from './engineSteps.ts'
-import { FEED, PUBLISH, type DerivedEvent } from './shardBatch.ts'
+import type { CommandMessage } from '../core/engineSteps.ts'
+import { FEED, PUBLISH, type DerivedEvent } from '../core/shardBatch.ts'
 
 const RELAY_BATCH = 500
 

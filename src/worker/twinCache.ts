@@ -1,4 +1,4 @@
-import type { LiveTwin } from './twinDriver.ts'
+import type { LiveTwin } from '../core/twinDriver.ts'
 
 /**
  * Active twins in memory, least recently used first out (DESIGN.md decision 6:

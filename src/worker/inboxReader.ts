@@ -1,6 +1,6 @@
 import type { ShardKeys } from '../store/keys.ts'
 import { duplicateRedis, isCluster, type RedisClient } from '../store/redis.ts'
-import type { InboxEntry } from './shardBatch.ts'
+import type { InboxEntry } from '../core/shardBatch.ts'
 
 export interface InboxCursor {
   keys: ShardKeys

@@ -1,4 +1,4 @@
-import type { JsonSchema } from './schema.ts'
+import type { JsonSchema } from '../definitions/schema.ts'
 
 /**
  * Events every twin type accepts without declaring them, handled by the

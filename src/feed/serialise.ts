@@ -1,4 +1,4 @@
-import type { DerivedEvent, TwinView } from './shardBatch.ts'
+import type { DerivedEvent, TwinView } from '../core/shardBatch.ts'
 
 const cache = new WeakMap<object, string>()
 

@@ -1,5 +1,5 @@
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '../definitions/commands.ts'
-import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../definitions/engineEvents.ts'
+import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
 import { TwinError } from '../errors.ts'
 import type { CommandState, LiveTwin, StepResult, TwinDriver, TwinRecord } from './twinDriver.ts'
 
