@@ -20,6 +20,7 @@ import { startManagedRedis } from '../src/embedded/redisServer.ts'
 import { Ingestor } from '../src/ingest/ingestor.ts'
 import { ChangeBus } from '../src/feed/changeBus.ts'
 import { TwinDriver } from '../src/core/twinDriver.ts'
+import { Drivers } from '../src/core/drivers.ts'
 import { Worker } from '../src/worker/worker.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
@@ -60,7 +61,7 @@ function report(name: string, seconds: number, nodeCpu: number, redisCpu: number
 
 async function main(): Promise<void> {
   const registry = await loadTwinRegistry(join(import.meta.dirname, '../twins'))
-  const meter = registry.driver('meter')!
+  const meter = new TwinDriver(registry.get('meter')!)
 
   // step: the pure machine step on warm twins
   {
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
       let applied = 0
       bus.onChange(() => applied++)
       const worker = new Worker({
-        redis, keys, registry, bus, clock: { now: () => Date.now() }, log, shards,
+        redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
         batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
       })
       const r0 = cpu(redisPid)

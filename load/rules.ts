@@ -23,6 +23,7 @@ import { startManagedRedis } from '../src/embedded/redisServer.ts'
 import { Ingestor } from '../src/ingest/ingestor.ts'
 import { ChangeBus } from '../src/feed/changeBus.ts'
 import { OutboxRelay } from '../src/worker/outboxRelay.ts'
+import { Drivers } from '../src/core/drivers.ts'
 import { Worker } from '../src/worker/worker.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
@@ -88,7 +89,7 @@ async function run(name: string, withSites: boolean): Promise<Run> {
     bus.onChange((v) => (v.type === 'charger' ? twinSteps++ : ruleSteps++))
     const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: 100_000 })
     const worker = new Worker({
-      redis, keys, registry, bus, clock: { now: () => Date.now() }, log, shards,
+      redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
       batchSize: 1000, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
       onOutbox: (shard) => relay.notify(shard),
       onAcquire: (shard) => relay.resume(shard),

@@ -1,5 +1,5 @@
 import { TwinError } from '../errors.ts'
-import type { TwinView } from '../core/shardBatch.ts'
+import type { TwinView } from '../model/record.ts'
 
 /**
  * `where` filters of `GET /twins` (docs/http.md):

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import { TwinError } from '../errors.ts'
-import type { HistoryEntry } from '../core/twinDriver.ts'
-import { toView } from '../core/shardBatch.ts'
-import { twinKey } from '../store/keys.ts'
+
 import type { ApiContext } from './context.ts'
 import { checkedLimit, errors, twinParams, twinView } from './schemas.ts'
 import { statechartOf, statechartSchema } from './statechart.ts'
 import { MAX_WHERE, parseWhere } from './twinQuery.ts'
+import { type HistoryEntry, toView } from '../model/record.ts'
+import { twinKey } from '../model/ids.ts'
 
 const MAX_PAGE = 1000
 const MAX_HISTORY = 1000
@@ -21,7 +21,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
       ctx.registry.requireActor(type)
       const record = await ctx.store.getRecord(type, id)
       if (!record) throw new TwinError('TWIN_ERR_NOT_FOUND', `no twin ${type}/${id}: it has not received an event yet`)
-      return toView(twinKey(type, id), record, tagsOf(ctx, type, record))
+      return toView(twinKey(type, id), record, ctx.registry.tagsOf(type, record.v, record.c))
     },
   )
 
@@ -169,13 +169,4 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     schema: { summary: 'One twin type with its events and statechart', params: { type: 'object', properties: { type: { type: 'string', maxLength: 64 } }, required: ['type'] }, response: { 200: typeSchema, ...errors } },
   }, async (request) => describe(request.params.type))
 
-}
-
-/** Tags of the twin's current state (XState `tags`), from its definition; none when the record no longer restores. */
-function tagsOf(ctx: ApiContext, type: string, record: Parameters<typeof toView>[1]): ReadonlySet<string> | undefined {
-  try {
-    return ctx.registry.driver(type)?.restore(record).tags
-  } catch {
-    return undefined
-  }
 }

@@ -1,6 +1,7 @@
-import { outboxEntryToEvent } from '../worker/outboxRelay.ts'
-import type { DerivedEvent } from '../core/shardBatch.ts'
-import { shardRange, streamFields, type Keys } from '../store/keys.ts'
+import { shardRange } from '../model/ids.ts'
+import type { DerivedEvent } from '../model/record.ts'
+import type { Keys } from '../store/keys.ts'
+import { decodeDerivedEvent } from '../store/outboxStream.ts'
 import type { RedisClient } from '../store/redis.ts'
 
 export { Keys } from '../store/keys.ts'
@@ -102,8 +103,9 @@ export class DerivedEventConsumer {
     replies.forEach((entries, i) => {
       for (const [streamId, fields] of entries) {
         // null fields: an entry read before and trimmed since; internal entries are the engine's own.
-        if (!fields || streamFields(fields).n!.startsWith('$')) internal.push(redis.xack(this.keysOf[i]!, group, streamId))
-        else events.push({ ...outboxEntryToEvent(fields), shard: this.shards[i]!, streamId })
+        const event = fields ? decodeDerivedEvent(fields) : null
+        if (!event) internal.push(redis.xack(this.keysOf[i]!, group, streamId))
+        else events.push({ ...event, shard: this.shards[i]!, streamId })
       }
     })
     await Promise.all(internal)

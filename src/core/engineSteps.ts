@@ -1,7 +1,8 @@
-import { DEFAULT_COMMAND_TIMEOUT_MS } from '../definitions/commands.ts'
-import { COMMAND_REQUEST, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
 import { TwinError } from '../errors.ts'
-import type { CommandState, LiveTwin, StepResult, TwinDriver, TwinRecord } from './twinDriver.ts'
+import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_NAMES, MAX_COMMAND_TIMEOUT_MS, type CommandMessage, type CommandRequestPayload } from '../model/commands.ts'
+import { COMMAND, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
+import type { CommandState, LiveTwin, TwinRecord } from '../model/record.ts'
+import type { StepResult, TwinDriver } from './twinDriver.ts'
 
 /**
  * The steps the engine takes itself, for every twin type, without its
@@ -9,32 +10,10 @@ import type { CommandState, LiveTwin, StepResult, TwinDriver, TwinRecord } from 
  * the machine step: (twin, input, time) -> next record and effects.
  */
 
-/** A command on its way to a twin: what the inbox carries as `$command`. */
-export interface CommandRequestPayload {
-  /** correlation id, stable across replays */
-  id: string
-  name: string
-  payload: Record<string, unknown>
-  timeoutMs?: number
-  /** rule actor or twin key that asked, or 'api' */
-  by: string
-}
-
-/** What the device receives on `devices/{type}/{id}/commands/{name}`. */
-export interface CommandMessage {
-  id: string
-  payload: Record<string, unknown>
-  sentAt: number
-}
-
 export interface EngineStepResult extends StepResult {
   /** a command to publish to the device once the step is committed */
   publish?: { name: string; message: CommandMessage }
 }
-
-const MAX_COMMAND_TIMEOUT_MS = 24 * 3600_000
-/** Command names a twin keeps (its device shadow); each keeps only its last command. */
-export const MAX_COMMAND_NAMES = 32
 
 function next(twin: LiveTwin, at: number, change: Partial<TwinRecord>, emitted: StepResult['emitted'] = []): EngineStepResult {
   const record: TwinRecord = { ...twin.record, ...change, r: twin.record.r + 1, u: at }
@@ -134,7 +113,7 @@ export function stepTwin(driver: TwinDriver, twin: LiveTwin, event: string, payl
       return applyAttributes(twin, payload, at)
     case 'ack':
       return applyAck(twin, payload as { id: string }, at)
-    case COMMAND_REQUEST:
+    case COMMAND:
       return recordCommand(twin, payload as CommandRequestPayload, at)
     default:
       return driver.step(twin, { ...payload, type: event, at })

@@ -1,6 +1,6 @@
 import type { RuleInput, RuleSourceTwin } from '../definitions/defineRule.ts'
 import type { RuleRoute } from '../definitions/registry.ts'
-import { ID_PATTERN } from '../ingest/validate.ts'
+import { ID_PATTERN } from '../model/ids.ts'
 
 /** One input for one rule actor: `<rule>/<group>` receives `event`. */
 export interface RuleFeed {

@@ -1,71 +1,9 @@
-import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject, type StateValue } from 'xstate'
+import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from 'xstate'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { TwinError } from '../errors.ts'
-import { COMMAND_EVENT, type CommandEmit } from '../definitions/commands.ts'
-
-/** A twin as stored in Redis (one hash field per twin, JSON). Short keys: this is per device. */
-export interface TwinRecord {
-  /** state value */
-  v: StateValue
-  /** context */
-  c: unknown
-  /** revision: +1 for every applied event that changed state, context or timers */
-  r: number
-  /** engine time of the last applied event (ms) */
-  u: number
-  /** pending timers: timer id -> [due time ms, event] */
-  t: Record<string, [number, EventObject]>
-  /** definition version that wrote this record */
-  d: number
-  /** attributes (building, site, area…): set by `attributes` events, used to group twins for rules */
-  a?: Record<string, string>
-  /** device commands by name: the last one sent, desired vs. acknowledged (a device shadow) */
-  k?: Record<string, CommandState>
-  /** history: the last HISTORY_LENGTH transitions, oldest first */
-  h?: HistoryEntry[]
-  /** per source shard, the last outbox id applied from it (rule feeds and commands: exactly once) */
-  s?: Record<string, string>
-}
-
-/** The last command of one name sent to a twin's device. */
-export interface CommandState {
-  /** correlation id: the device acknowledges with it */
-  id: string
-  /** what was asked (the desired state) */
-  payload: Record<string, unknown>
-  status: 'pending' | 'acked' | 'rejected' | 'timedOut'
-  /** who asked: a rule actor or twin key, or 'api' */
-  by: string
-  sentAt: number
-  /** when it times out while pending */
-  due: number
-  /** when the device answered (acked or rejected) or it timed out */
-  doneAt?: number
-  /** the device's reason, when rejected */
-  reason?: string
-  /** what the device reported with its ack */
-  reported?: Record<string, unknown>
-}
-
-/** One transition in a twin's history: the answer to "why is elevator 12 in fault?". */
-export interface HistoryEntry {
-  /** revision after the step */
-  r: number
-  /** engine time */
-  at: number
-  /** event or timer that caused it */
-  e: string
-  /** state value before and after */
-  f: StateValue
-  t: StateValue
-  /** names of the derived events it emitted */
-  x?: string[]
-}
-
-/** An event as the machine sees it: the engine stamps the time in `at`. */
-export interface TwinEvent extends EventObject {
-  at: number
-}
+import type { CommandEmit } from '../model/commands.ts'
+import { COMMAND } from '../model/engineEvents.ts'
+import type { LiveTwin, MachineEvent, TwinRecord } from '../model/record.ts'
 
 export interface StepResult {
   /** false when the machine did not accept the event (no transition) or threw */
@@ -76,11 +14,6 @@ export interface StepResult {
   /** device commands the step asked for (`sendCommand`), taken out of `emitted` */
   commands: CommandEmit[]
   error?: TwinError
-}
-
-export interface LiveTwin {
-  snapshot: AnyMachineSnapshot
-  record: TwinRecord
 }
 
 /**
@@ -138,7 +71,7 @@ export class TwinDriver {
   }
 
   /** Applies one event. Never throws: a machine error comes back as `accepted: false` with `error`. */
-  step(twin: LiveTwin, event: TwinEvent): StepResult {
+  step(twin: LiveTwin, event: MachineEvent): StepResult {
     this.actions.length = 0
     let next: AnyMachineSnapshot
     try {
@@ -192,7 +125,7 @@ export class TwinDriver {
       switch (action.type) {
         case 'xstate.emit': {
           const event = params.event as EventObject
-          if (event.type !== COMMAND_EVENT) emitted.push(event)
+          if (event.type !== COMMAND) emitted.push(event)
           else if ((event as CommandEmit).name) commands.push(event as CommandEmit)
           break
         }

@@ -1,25 +1,11 @@
 import { emit } from 'xstate'
+import type { CommandEmit, CommandRequest } from '../model/commands.ts'
+import { COMMAND } from '../model/engineEvents.ts'
 
-/** Default time a device has to acknowledge a command before it shows as timed out. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000
-
-/** A command for a device, as a twin or rule action describes it. */
-export interface CommandRequest {
-  /** the device's twin; omitted in a twin's own machine = its own device */
-  to?: { type: string; id: string }
-  /** command name, `[A-Za-z][A-Za-z0-9_-]{0,63}`: the last level of `devices/{type}/{id}/commands/{name}` */
-  name: string
-  payload?: Record<string, unknown>
-  /** how long the device has to acknowledge it; default 30 s */
-  timeoutMs?: number
-}
+export { DEFAULT_COMMAND_TIMEOUT_MS, type CommandEmit, type CommandRequest } from '../model/commands.ts'
 
 /** The event a command action emits; the engine takes it out of the derived events. */
-export const COMMAND_EVENT = '$command'
-
-export interface CommandEmit extends CommandRequest {
-  type: typeof COMMAND_EVENT
-}
+export const COMMAND_EVENT = COMMAND
 
 /**
  * An action that commands a device (DESIGN.md "device commands"). The engine
@@ -35,6 +21,6 @@ export function sendCommand<TArgs = { context: any; event: any }>(build: (args: 
   return emit((args: unknown) => {
     const request = build(args as TArgs)
     // Nothing to command: an emit the engine drops (no derived event).
-    return request ? ({ ...request, type: COMMAND_EVENT } satisfies CommandEmit) : { type: COMMAND_EVENT, name: '' }
+    return request ? ({ ...request, type: COMMAND } satisfies CommandEmit) : { type: COMMAND, name: '' }
   })
 }

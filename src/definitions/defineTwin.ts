@@ -3,6 +3,7 @@ import type { ValidateFunction } from 'ajv'
 import { TwinError } from '../errors.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
+import { EVENT_PATTERN, TYPE_PATTERN } from '../model/ids.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 
 export type { JsonSchema }
@@ -35,8 +36,6 @@ export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topi
 
 const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
 
-export const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/
-export const EVENT_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
 
 /** Validates a twin definition and prepares it for the engine. Throws TWIN_ERR_DEFINITION. */
 export function defineTwin(input: TwinDefinitionInput): TwinDefinition {

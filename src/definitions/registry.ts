@@ -1,9 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import type { StateValue } from 'xstate'
 import { TwinError } from '../errors.ts'
 import type { TopicMatch, TopicTemplate } from '../model/topics.ts'
-import { TwinDriver } from '../core/twinDriver.ts'
 import type { TwinDefinition } from './defineTwin.ts'
 import { ruleAsTwin, type RuleDefinition, type RuleInput } from './defineRule.ts'
 
@@ -14,13 +14,14 @@ export interface RuleRoute {
 }
 
 /**
- * The twin types and rules this engine knows, with one driver each (a rule
- * actor runs on the same driver, store and timers as a twin), and the routes
- * from source twin types to the rules fed by them.
+ * The twin types and rules this engine knows (a rule actor runs on the same
+ * step, store and timers as a twin), and the routes from source twin types
+ * to the rules fed by them.
  */
 export class TwinRegistry {
   private readonly byType = new Map<string, TwinDefinition>()
-  private readonly drivers = new Map<string, TwinDriver>()
+  /** twin types and rules (as twins: a rule actor runs like a twin), by name */
+  private readonly actors = new Map<string, TwinDefinition>()
   private readonly templates: TopicTemplate[] = []
   private readonly byRule = new Map<string, RuleDefinition>()
   private readonly bySource = new Map<string, RuleRoute[]>()
@@ -31,7 +32,7 @@ export class TwinRegistry {
         throw new TwinError('TWIN_ERR_DEFINITION', `twin type "${definition.type}" is defined twice`)
       }
       this.byType.set(definition.type, definition)
-      this.drivers.set(definition.type, new TwinDriver(definition))
+      this.actors.set(definition.type, definition)
       if (!this.templates.some((t) => t.source === definition.topic.source)) this.templates.push(definition.topic)
     }
     for (const rule of rules) {
@@ -39,7 +40,7 @@ export class TwinRegistry {
         throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}": the name is already used by a twin type or another rule`)
       }
       this.byRule.set(rule.name, rule)
-      this.drivers.set(rule.name, new TwinDriver(ruleAsTwin(rule)))
+      this.actors.set(rule.name, ruleAsTwin(rule))
     }
     for (const rule of this.byRule.values()) {
       for (const input of rule.inputs) {
@@ -124,9 +125,27 @@ export class TwinRegistry {
     }
   }
 
-  /** The driver of a twin type or rule. */
-  driver(type: string): TwinDriver | undefined {
-    return this.drivers.get(type)
+  /** The definition a twin or rule actor of `type` runs (a rule as a twin with no device events). */
+  actor(type: string): TwinDefinition | undefined {
+    return this.actors.get(type)
+  }
+
+  /**
+   * XState tags of a stored state of a twin or rule actor (readers without a
+   * live snapshot); undefined for a type gone or a state this definition
+   * cannot restore.
+   */
+  tagsOf(type: string, value: StateValue, context: unknown): ReadonlySet<string> | undefined {
+    try {
+      return this.actors.get(type)?.machine.resolveState({ value, context } as never).tags
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Every twin type and rule, as the definitions their actors run. */
+  get actorDefinitions(): TwinDefinition[] {
+    return [...this.actors.values()]
   }
 
   /** MQTT subscription filters covering every definition's topic template. */

@@ -1,7 +1,8 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 
-/** A JSON Schema (draft-07 / 2019-09 subset that ajv accepts) for an event payload. */
-export type JsonSchema = Record<string, unknown>
+import type { JsonSchema } from '../model/engineEvents.ts'
+
+export type { JsonSchema }
 
 // One ajv instance for all definitions; `strict` catches typos in schemas
 // at load time instead of silently accepting everything.

@@ -1,4 +1,4 @@
-import { ID_PATTERN } from '../ingest/validate.ts'
+import { ID_PATTERN } from '../model/ids.ts'
 
 /*
  * The device side of the command wire format (docs/protocol.md, "Device

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { TwinError } from '../errors.ts'
-import type { DerivedEvent } from '../core/shardBatch.ts'
+import type { DerivedEvent } from '../model/record.ts'
 
 /** One configured webhook (WEBHOOKS_FILE), validated, with its event patterns compiled. */
 export interface Webhook {

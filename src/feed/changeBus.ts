@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { DerivedEvent, TwinView } from '../core/shardBatch.ts'
+import type { DerivedEvent, TwinView } from '../model/record.ts'
 
 /**
  * Change notices from workers to WebSocket fan-out within one process, after

@@ -3,7 +3,7 @@ import type { Keys } from '../store/keys.ts'
 import { duplicateRedis, type RedisClient } from '../store/redis.ts'
 import type { ChangeBus } from './changeBus.ts'
 import { toJson } from './serialise.ts'
-import type { DerivedEvent, TwinView } from '../core/shardBatch.ts'
+import type { DerivedEvent, TwinView } from '../model/record.ts'
 
 /**
  * Carries change notices and derived events from workers to every API process

@@ -1,4 +1,4 @@
-import type { DerivedEvent, TwinView } from '../core/shardBatch.ts'
+import type { DerivedEvent, TwinView } from '../model/record.ts'
 
 const cache = new WeakMap<object, string>()
 

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { EVENT_PATTERN } from '../definitions/defineTwin.ts'
-import { COMMAND_REQUEST } from '../model/engineEvents.ts'
-import type { CommandRequestPayload } from '../core/engineSteps.ts'
+import { COMMAND } from '../model/engineEvents.ts'
+import { inboxFields } from '../store/inboxStream.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
-import { keptPayload } from '../store/deadLetters.ts'
-import { shardOf, twinKey, type Keys } from '../store/keys.ts'
+import { deadLetterFields, keptPayload } from '../store/deadLetters.ts'
+import { type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import { ID_PATTERN, parsePayload, truncate, validateEvent } from './validate.ts'
+import { parsePayload, truncate, validateEvent } from './validate.ts'
+import { EVENT_PATTERN, shardOf, twinKey, ID_PATTERN } from '../model/ids.ts'
+import type { CommandRequestPayload } from '../model/commands.ts'
 
 export interface IngestOptions {
   redis: RedisClient
@@ -84,8 +85,8 @@ export class Ingestor {
     if (request.timeoutMs !== undefined) body.timeoutMs = request.timeoutMs
     const key = twinKey(definition.type, id)
     const shard = shardOf(key, this.o.shards)
-    const fields = ['*', 't', definition.type, 'i', id, 'e', COMMAND_REQUEST, 'p', JSON.stringify(body)]
-    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, fields)
+    const fields = inboxFields({ type: definition.type, twinId: id, event: COMMAND, payload: JSON.stringify(body) })
+    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields])
     return { shard, entryId, commandId }
   }
 
@@ -97,7 +98,8 @@ export class Ingestor {
     const key = twinKey(definition.type, match.id)
     const shard = shardOf(key, this.o.shards)
     const json = payload.length ? payload.toString() : '{}'
-    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json]).then(
+    const fields = inboxFields({ type: definition.type, twinId: match.id, event: match.event, payload: json })
+    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields]).then(
       (entryId) => {
         this.stats.accepted++
         return { shard, entryId }
@@ -129,10 +131,10 @@ export class Ingestor {
     return match as { type: string; id: string; event: string }
   }
 
-  private async deadLetter(err: TwinError, topic: string, payload: Buffer, src: string): Promise<void> {
+  private async deadLetter(err: TwinError, topic: string, payload: Buffer, src: 'mqtt' | 'api'): Promise<void> {
     const shard = shardOf(topic, this.o.shards)
     const k = this.o.keys.shard(shard)
-    const fields = ['code', err.code, 'reason', err.message, 'topic', truncate(topic, 512), 'payload', keptPayload(payload), 'src', src]
+    const fields = deadLetterFields({ code: err.code, reason: err.message, topic: truncate(topic, 512), payload: keptPayload(payload), src })
     await this.enqueue(shard, k.dead, ['MAXLEN', '~', String(this.o.deadLetterMaxLen), '*', ...fields], err.code)
     this.stats.deadLetters++
     this.o.log.debug({ code: err.code, topic: truncate(topic, 120) }, 'dead letter')

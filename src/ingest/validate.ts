@@ -1,8 +1,8 @@
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { schemaErrorText } from '../definitions/schema.ts'
 import { TwinError } from '../errors.ts'
+import { ID_PATTERN } from '../model/ids.ts'
 
-export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 const RESERVED_FIELDS = ['type', 'at']
 
 /** Parses a device payload into an object. Throws a TwinError naming what is wrong. */

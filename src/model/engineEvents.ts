@@ -1,4 +1,5 @@
-import type { JsonSchema } from '../definitions/schema.ts'
+/** A JSON Schema for an event payload (draft-07 / 2019-09 subset that ajv accepts). */
+export type JsonSchema = Record<string, unknown>
 
 /**
  * Events every twin type accepts without declaring them, handled by the
@@ -28,7 +29,13 @@ export const ENGINE_EVENTS: Readonly<Record<string, JsonSchema>> = {
   },
 }
 
-/** Engine-internal inbox events (never from devices): a command to record and send. */
-export const COMMAND_REQUEST = '$command'
+/**
+ * A device command, by one name wherever it travels: the event `sendCommand`
+ * emits (taken out of the derived events), the outbox entry routing it to the
+ * device's twin, and that twin's inbox event that records and sends it. Names
+ * starting with `$` are the engine's own: EVENT_PATTERN keeps devices and
+ * machines from using them.
+ */
+export const COMMAND = '$command'
 /** Timer ids of command timeouts: `$cmd:<command name>`. */
 export const COMMAND_TIMER_PREFIX = '$cmd:'

@@ -56,3 +56,19 @@ export function parseTopicTemplate(source: string, impliedType?: string): TopicT
     },
   }
 }
+
+/** MQTT topic of a derived event. */
+export function derivedTopic(event: { type: string; twinId: string; name: string }): string {
+  return `twins/${event.type}/${event.twinId}/events/${event.name}`
+}
+
+/** MQTT topic of a command to a device. */
+export function commandTopic(type: string, id: string, name: string): string {
+  return `devices/${type}/${id}/commands/${name}`
+}
+
+/** True for `devices/{type}/{id}/commands/{name}`: engine output, never device input. */
+export function isCommandTopic(topic: string): boolean {
+  const levels = topic.split('/', 6)
+  return levels.length === 5 && levels[0] === 'devices' && levels[3] === 'commands'
+}

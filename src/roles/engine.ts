@@ -22,7 +22,8 @@ import { notReadyReasons } from '../observability/readiness.ts'
 import { ChangeBus } from '../feed/changeBus.ts'
 import { ChangeFeedPublisher, subscribeChangeFeed } from '../feed/changeFeed.ts'
 import { TwinError } from '../errors.ts'
-import { isCommandTopic, OutboxRelay } from '../worker/outboxRelay.ts'
+import { OutboxRelay } from '../worker/outboxRelay.ts'
+import { Drivers } from '../core/drivers.ts'
 import { Worker } from '../worker/worker.ts'
 import { DEVICE_TYPES } from '../demo/devices.ts'
 import { startFleet, type Fleet } from '../demo/fleet.ts'
@@ -30,6 +31,7 @@ import { ensureShardCount } from '../store/clusterMeta.ts'
 import { Keys } from '../store/keys.ts'
 import { connectRedis } from '../store/redis.ts'
 import { TwinStore } from '../store/twinStore.ts'
+import { isCommandTopic } from '../model/topics.ts'
 
 export interface Engine {
   readonly config: Config
@@ -143,7 +145,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: config.outboxMaxLen, sinks: effects ? [effects.sink] : [] })
       stops.push(() => relay.stop())
       worker = new Worker({
-        redis, keys, registry, bus, clock, log, shards,
+        redis, keys, drivers: new Drivers(registry), bus, clock, log, shards,
         batchSize: config.batchSize,
         cacheSize: config.cacheSize,
         leaseTtlMs: config.leaseTtlMs,

@@ -1,5 +1,6 @@
-import { shardRange, type Keys } from './keys.ts'
+import { type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
+import { shardRange } from '../model/ids.ts'
 
 export interface ShardStatus {
   shard: number

@@ -1,5 +1,8 @@
 import type { ErrorCode } from '../errors.ts'
-import { shardRange, streamFields, type Keys } from './keys.ts'
+import type { DeadLetterWrite } from '../model/entries.ts'
+import { shardRange } from '../model/ids.ts'
+import type { Keys } from './keys.ts'
+import { byName } from './outboxStream.ts'
 import type { RedisClient } from './redis.ts'
 
 /** A refused input, as listed by `GET /dead-letters`. */
@@ -19,6 +22,20 @@ export interface DeadLetter {
   payload: string
 }
 
+/**
+ * A dead-letter stream entry's fields, encoded here and nowhere else:
+ * code, reason, then topic / twin / event when known, payload and src.
+ * The commit script counts the code (commitBatch-9.lua).
+ */
+export function deadLetterFields(d: DeadLetterWrite): string[] {
+  const fields = ['code', d.code, 'reason', d.reason]
+  if (d.topic !== undefined) fields.push('topic', d.topic)
+  if (d.twin !== undefined) fields.push('twin', d.twin)
+  if (d.event !== undefined) fields.push('event', d.event)
+  fields.push('payload', d.payload, 'src', d.src)
+  return fields
+}
+
 /** Bytes of a refused payload kept in its dead letter: enough to diagnose, bounded in memory. */
 export const PAYLOAD_KEPT = 1024
 
@@ -33,7 +50,7 @@ export async function listDeadLetters(redis: RedisClient, keys: Keys, shards: nu
   const all: DeadLetter[] = []
   results.forEach((entries, shard) => {
     for (const [id, fields] of entries) {
-      const f = streamFields(fields)
+      const f = byName(fields)
       all.push({
         id,
         at: Number(id.slice(0, id.indexOf('-'))),

@@ -7,21 +7,21 @@
  * fresh one each).
  */
 export interface ShardKeys {
-  /** stream: device events waiting to be applied (fields t, i, e, p) */
+  /** stream: input waiting to be applied (fields: store/inboxStream.ts) */
   inbox: string
-  /** hash: twin key (type/id) -> TwinRecord JSON */
+  /** hash: twin key (type/id) -> encoded TwinRecord (store/twinRecords.ts) */
   twins: string
   /** zset, all scores 0: twin keys, for listing by type in lexical order */
   index: string
   /** zset: `type/id|timerId` scored by due time (ms) */
   timers: string
-  /** stream: derived events (fields id, k, n, d, at), read by the MQTT relay and consumers */
+  /** stream: derived events, rule feeds and commands (fields: store/outboxStream.ts), read by the relay and consumers */
   outbox: string
   /** stream: events the engine refused, with a reason */
   dead: string
   /** hash: dead-letter count per reason code */
   deadCounts: string
-  /** hash: cp = last applied inbox id, relayed = last outbox id published to MQTT */
+  /** hash: checkpoint and relay mark (fields: store/shardMeta.ts) */
   meta: string
   /** string: worker id holding the shard lease (with TTL) */
   lease: string
@@ -75,39 +75,4 @@ export class Keys {
   get effectsQueuePrefix(): string {
     return `${this.prefix}{tw-effects}`
   }
-}
-
-/** A stream entry's flat field list (`[name, value, …]`) as an object. */
-export function streamFields(fields: string[]): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (let i = 0; i < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!
-  return out
-}
-
-/** 0 .. shards-1 */
-export function shardRange(shards: number): number[] {
-  return Array.from({ length: shards }, (_, i) => i)
-}
-
-/** `type/id`: the twin's key inside its shard. Types cannot contain `/`, ids cannot contain `/` or `|`. */
-export function twinKey(type: string, id: string): string {
-  return `${type}/${id}`
-}
-
-export function splitTwinKey(key: string): { type: string; id: string } {
-  const slash = key.indexOf('/')
-  return { type: key.slice(0, slash), id: key.slice(slash + 1) }
-}
-
-/**
- * Shard of a twin: FNV-1a (32 bit) of `type/id` mod the shard count. Changing
- * this function re-homes every twin: it is part of the storage format.
- */
-export function shardOf(key: string, shards: number): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193)
-  }
-  return (hash >>> 0) % shards
 }

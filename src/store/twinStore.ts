@@ -1,9 +1,10 @@
 import { TwinError } from '../errors.ts'
 import { matchesState, type StateValue } from 'xstate'
-import type { TwinRecord } from '../core/twinDriver.ts'
-import { toView, type TwinView } from '../core/shardBatch.ts'
-import { shardOf, twinKey, type Keys } from './keys.ts'
+
+import { type Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
+import { type TwinRecord, toView, type TwinView } from '../model/record.ts'
+import { shardOf, twinKey } from '../model/ids.ts'
 
 export interface TwinPage {
   twins: TwinView[]

@@ -3,10 +3,11 @@ import { VirtualClock } from '../clock.ts'
 import type { CommandEmit } from '../definitions/commands.ts'
 import { ruleAsTwin, type RuleDefinition, type RuleFeedEvent, type RuleInput, type RuleSourceTwin } from '../definitions/defineRule.ts'
 import { TwinError } from '../errors.ts'
-import { ID_PATTERN } from '../ingest/validate.ts'
 import { routeStep } from '../core/ruleRouting.ts'
-import { TwinDriver, type LiveTwin, type StepResult } from '../core/twinDriver.ts'
+import { TwinDriver, type StepResult } from '../core/twinDriver.ts'
 import type { EmittedEvent, TwinHarness } from './twinHarness.ts'
+import { ID_PATTERN } from '../model/ids.ts'
+import type { LiveTwin } from '../model/record.ts'
 
 /** A device command a rule step asked for, stamped with the engine time of the step. */
 export interface IssuedCommand extends CommandEmit {

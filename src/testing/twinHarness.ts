@@ -3,8 +3,10 @@ import { VirtualClock } from '../clock.ts'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { validateEvent } from '../ingest/validate.ts'
 import type { CommandEmit } from '../definitions/commands.ts'
-import { fireTimer, stepTwin, type CommandMessage } from '../core/engineSteps.ts'
-import { TwinDriver, type CommandState, type LiveTwin, type StepResult } from '../core/twinDriver.ts'
+import { fireTimer, stepTwin } from '../core/engineSteps.ts'
+import { TwinDriver, type StepResult } from '../core/twinDriver.ts'
+import type { CommandMessage } from '../model/commands.ts'
+import type { CommandState, LiveTwin } from '../model/record.ts'
 
 export interface EmittedEvent extends EventObject {
   /** engine time at which the twin emitted it */

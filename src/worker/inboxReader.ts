@@ -1,6 +1,7 @@
+import { decodeInboxEntries } from '../store/inboxStream.ts'
 import type { ShardKeys } from '../store/keys.ts'
 import { duplicateRedis, isCluster, type RedisClient } from '../store/redis.ts'
-import type { InboxEntry } from '../core/shardBatch.ts'
+import type { InboxEntry } from '../model/entries.ts'
 
 export interface InboxCursor {
   keys: ShardKeys
@@ -17,14 +18,6 @@ export interface InboxReader {
 type XReadReply = Array<[string, Array<[string, string[]]>]>
 type XRead = (...args: Array<string | number>) => Promise<XReadReply | null>
 
-function toEntries(items: Array<[string, string[]]>): InboxEntry[] {
-  // Fields are written in a fixed order: t, i, e, p, and s for input routed by the outbox relay.
-  return items.map(([id, f]) => {
-    const entry: InboxEntry = { id, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]! }
-    if (f.length > 8) entry.source = f[9]!
-    return entry
-  })
-}
 
 /**
  * Standalone Redis: one `XREAD BLOCK` over every owned inbox on a connection
@@ -83,7 +76,7 @@ class BlockingInboxReader implements InboxReader {
     const byKey = new Map(reply ?? [])
     return cursors.map((c) => {
       const items = byKey.get(c.keys.inbox)
-      return items ? toEntries(items) : undefined
+      return items ? decodeInboxEntries(items) : undefined
     })
   }
 
@@ -108,7 +101,7 @@ class PollingInboxReader implements InboxReader {
   async read(cursors: readonly InboxCursor[], count: number, waitMs: number): Promise<Array<InboxEntry[] | undefined>> {
     const xread = this.redis.xread as unknown as XRead
     const replies = await Promise.all(cursors.map((c) => xread.call(this.redis, 'COUNT', count, 'STREAMS', c.keys.inbox, c.lastId)))
-    const out = replies.map((reply) => (reply?.[0] ? toEntries(reply[0][1]) : undefined))
+    const out = replies.map((reply) => (reply?.[0] ? decodeInboxEntries(reply[0][1]) : undefined))
     if (out.some(Boolean)) {
       this.idle = 0
     } else if (waitMs > 0) {

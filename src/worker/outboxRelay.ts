@@ -1,11 +1,14 @@
 import type { MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import { TwinError } from '../errors.ts'
+import { shardOf, splitTwinKey } from '../model/ids.ts'
+import type { DerivedEvent } from '../model/record.ts'
+import { commandTopic, derivedTopic } from '../model/topics.ts'
+import { inboxFields } from '../store/inboxStream.ts'
 import type { Keys } from '../store/keys.ts'
-import { shardOf, splitTwinKey, streamFields } from '../store/keys.ts'
+import { decodeOutboxEntry } from '../store/outboxStream.ts'
 import type { RedisClient } from '../store/redis.ts'
-import type { CommandMessage } from '../core/engineSteps.ts'
-import { FEED, PUBLISH, type DerivedEvent } from '../core/shardBatch.ts'
+import { META } from '../store/shardMeta.ts'
 
 const RELAY_BATCH = 500
 
@@ -15,22 +18,6 @@ const RELAY_BATCH = 500
  * that throws makes the relay retry the whole batch (all sinks) later.
  */
 export type DerivedSink = (events: readonly DerivedEvent[]) => Promise<void>
-
-/** MQTT topic of a command to a device. */
-export function commandTopic(type: string, id: string, name: string): string {
-  return `devices/${type}/${id}/commands/${name}`
-}
-
-/** True for `devices/{type}/{id}/commands/{name}`: engine output, never device input. */
-export function isCommandTopic(topic: string): boolean {
-  const levels = topic.split('/', 6)
-  return levels.length === 5 && levels[0] === 'devices' && levels[3] === 'commands'
-}
-
-/** MQTT topic of a derived event. */
-export function derivedTopic(event: Pick<DerivedEvent, 'type' | 'twinId' | 'name'>): string {
-  return `twins/${event.type}/${event.twinId}/events/${event.name}`
-}
 
 export interface RelayOptions {
   shards: number
@@ -122,28 +109,40 @@ export class OutboxRelay {
     if (this.lost.has(shard)) return 0
     const k = this.keys.shard(shard)
     let mark = this.marks.get(shard)
-    if (mark === undefined) mark = (await this.redis.hget(k.meta, 'relayed')) ?? ''
+    if (mark === undefined) mark = (await this.redis.hget(k.meta, META.relayed)) ?? ''
     const entries = (await this.redis.xrange(k.outbox, mark ? `(${mark}` : '-', '+', 'COUNT', RELAY_BATCH)) as Array<[string, string[]]>
     if (entries.length === 0) return 0
+    await Promise.all(this.send(shard, entries))
+    mark = entries[entries.length - 1]![0]
+    // Monotonic: a relay that lost the shard and finishes late cannot move the mark back. Once caught up, the
+    // same script trims what is relayed and beyond retention; what is not relayed is never trimmed.
+    const caughtUp = entries.length < RELAY_BATCH
+    if ((await this.redis.markRelayed(k.outbox, k.meta, mark, caughtUp ? this.o.outboxMaxLen : 0)) === 1) this.marks.set(shard, mark)
+    else this.marks.delete(shard)
+    this.published += entries.length
+    return entries.length
+  }
+
+  /** Sends one read of a shard's outbox on its ways: MQTT, the sinks, and the target inboxes of routed entries. */
+  private send(shard: number, entries: ReadonlyArray<[string, string[]]>): Array<Promise<unknown>> {
     const events: DerivedEvent[] = []
     const sends: Array<Promise<unknown>> = []
     /** routed entries per target inbox, in outbox order */
     const routed = new Map<string, string[][]>()
     for (const [streamId, fields] of entries) {
-      const f = streamFields(fields)
-      if (f.to) {
-        const inbox = this.keys.shard(shardOf(f.to, this.o.shards)).inbox
+      const entry = decodeOutboxEntry(fields)
+      if (entry.kind === 'routed') {
+        const inbox = this.keys.shard(shardOf(entry.to, this.o.shards)).inbox
         let list = routed.get(inbox)
         if (!list) routed.set(inbox, (list = []))
-        list.push(routedFields(shard, streamId, f))
-      } else if (f.n === PUBLISH) {
-        const { type, id } = splitTwinKey(f.k!)
-        const { name, message } = JSON.parse(f.d!) as { name: string; message: CommandMessage }
-        sends.push(this.mqtt.publishAsync(commandTopic(type, id, name), JSON.stringify(message), { qos: 1 }))
+        const { type, id } = splitTwinKey(entry.to)
+        list.push(inboxFields({ type, twinId: id, event: entry.event, payload: entry.payload, source: `${shard}:${streamId}` }))
+      } else if (entry.kind === 'publish') {
+        const { type, id } = splitTwinKey(entry.key)
+        sends.push(this.mqtt.publishAsync(commandTopic(type, id, entry.name), JSON.stringify(entry.message), { qos: 1 }))
       } else {
-        const event = outboxEntryToEvent(fields)
-        events.push(event)
-        sends.push(this.mqtt.publishAsync(derivedTopic(event), JSON.stringify(event), { qos: 1 }))
+        events.push(entry.event)
+        sends.push(this.mqtt.publishAsync(derivedTopic(entry.event), JSON.stringify(entry.event), { qos: 1 }))
       }
     }
     // One transaction per target inbox: its entries land all together and in order, or not at all, so a
@@ -154,34 +153,12 @@ export class OutboxRelay {
       sends.push(tx.exec().then(failedInTransaction))
     }
     if (events.length) for (const sink of this.o.sinks ?? []) sends.push(sink(events))
-    await Promise.all(sends)
-    mark = entries[entries.length - 1]![0]
-    // Monotonic: a relay that lost the shard and finishes late cannot move the mark back. Once caught up, the
-    // same script trims what is relayed and beyond retention; what is not relayed is never trimmed.
-    const caughtUp = entries.length < RELAY_BATCH
-    if ((await this.redis.markRelayed(k.outbox, k.meta, mark, caughtUp ? this.o.outboxMaxLen : 0)) === 1) this.marks.set(shard, mark)
-    else this.marks.delete(shard)
-    this.published += entries.length
-    return entries.length
+    return sends
   }
-}
-
-/** Inbox fields of a routed entry (t, i, e, p, s): the target, the event, its payload as is, and its source for exactly-once. */
-function routedFields(shard: number, streamId: string, f: Record<string, string>): string[] {
-  const { type, id } = splitTwinKey(f.to!)
-  const event = f.n!.startsWith(FEED) ? f.n!.slice(FEED.length) : f.n!
-  return ['t', type, 'i', id, 'e', event, 'p', f.d!, 's', `${shard}:${streamId}`]
 }
 
 /** MULTI/EXEC replies: throws the first command error (EXEC itself throws when the transaction was refused). */
 function failedInTransaction(replies: Array<[Error | null, unknown]> | null): void {
   if (!replies) throw new TwinError('TWIN_ERR_INTERNAL', 'a transaction appending routed entries was aborted; the relay retries it')
   for (const [err] of replies) if (err) throw err
-}
-
-/** Outbox stream fields (id, k, n, d, at) -> the derived event. */
-export function outboxEntryToEvent(fields: string[]): DerivedEvent {
-  const f = streamFields(fields)
-  const { type, id } = splitTwinKey(f.k!)
-  return { id: f.id!, type, twinId: id, name: f.n!, at: Number(f.at), data: JSON.parse(f.d!) as Record<string, unknown> }
 }

@@ -1,4 +1,4 @@
-import type { LiveTwin } from '../core/twinDriver.ts'
+import type { LiveTwin } from '../model/record.ts'
 
 /**
  * Active twins in memory, least recently used first out (DESIGN.md decision 6:

@@ -2,19 +2,27 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import { ShardLeases } from '../cluster/shardLeases.ts'
-import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import { createInboxReader, type InboxReader } from './inboxReader.ts'
-import { keysToLoad, processShardBatch, type BatchResult, type DerivedEvent, type DueTimer, type InboxEntry, type TwinView } from '../core/shardBatch.ts'
+import type { Drivers } from '../core/drivers.ts'
+import { applyShardBatch, type ShardBatchResult } from '../core/shardBatch.ts'
+import { keysToLoad, type LoadedRecord } from '../core/workingSet.ts'
+import type { DueTimer, InboxEntry } from '../model/entries.ts'
+import type { DerivedEvent, TwinView } from '../model/record.ts'
+import { commitShardBatch, type CommitReply } from '../store/commitBatch.ts'
+import { META } from '../store/shardMeta.ts'
+import { firstDue, readDueTimers } from '../store/timerSet.ts'
+import { decodeRecord } from '../store/twinRecords.ts'
 import { TwinCache } from './twinCache.ts'
 
 export interface WorkerOptions {
   redis: RedisClient
   keys: Keys
-  registry: TwinRegistry
+  /** the step of every twin type and rule (and, through it, the registry) */
+  drivers: Drivers
   bus: ChangeBus
   clock: Clock
   log: Logger
@@ -116,13 +124,10 @@ export class Worker {
   private async acquire(shard: number, epoch: number): Promise<void> {
     this.wanted.set(shard, epoch)
     const keys = this.o.keys.shard(shard)
-    const [cp, first] = await Promise.all([
-      this.o.redis.hget(keys.meta, 'cp'),
-      this.o.redis.zrange(keys.timers, '0', '0', 'WITHSCORES'),
-    ])
+    const [cp, nextDue] = await Promise.all([this.o.redis.hget(keys.meta, META.checkpoint), firstDue(this.o.redis, keys)])
     if (this.wanted.get(shard) !== epoch) return
     this.cache.dropShard(shard)
-    this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue: first[1] ? Number(first[1]) : Infinity })
+    this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue })
     this.o.onAcquire?.(shard)
   }
 
@@ -184,86 +189,68 @@ export class Worker {
       await new Promise((r) => setTimeout(r, MAX_BLOCK_MS))
       return
     }
+    const work = await this.read(shards)
+    if (work.length === 0) return
+    const batches = await this.apply(work)
+    const started = performance.now()
+    const commits = await Promise.allSettled(batches.map((b, i) => commitShardBatch(this.o.redis, work[i]!.shard.keys, { ...b.writes, epoch: work[i]!.shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen })))
+    this.o.onCommit?.((performance.now() - started) / 1000, work.length)
+    this.settle(work, batches, commits)
+  }
+
+  /**
+   * The next inbox entries of every owned shard (waiting up to the next timer
+   * when all are empty) and the timers due now: the shards with work.
+   */
+  private async read(shards: OwnedShard[]): Promise<ShardWork[]> {
     const { redis, clock, batchSize } = this.o
     const soonest = Math.min(...shards.map((s) => s.nextDue))
     const wait = Math.max(0, Math.min(MAX_BLOCK_MS, soonest - clock.now()))
     const read = await this.reader.read(shards, batchSize, wait)
-    const entries = new Map<OwnedShard, InboxEntry[]>()
-    shards.forEach((shard, i) => {
-      const items = read[i]
-      if (items?.length) entries.set(shard, items)
-    })
-
     const now = clock.now()
-    const timers = new Map<OwnedShard, DueTimer[]>()
-    const dueShards = shards.filter((s) => s.nextDue <= now)
-    const dueReplies = await Promise.all(
-      dueShards.map((s) => redis.zrange(s.keys.timers, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, batchSize, 'WITHSCORES')),
-    )
-    dueShards.forEach((s, i) => {
-      const flat = dueReplies[i]!
-      const due: DueTimer[] = []
-      for (let j = 0; j < flat.length; j += 2) due.push({ member: flat[j]!, due: Number(flat[j + 1]) })
-      if (due.length) timers.set(s, due)
+    const due = await Promise.all(shards.map((s) => (s.nextDue <= now ? readDueTimers(redis, s.keys, now, batchSize) : NO_TIMERS)))
+    const work: ShardWork[] = []
+    shards.forEach((shard, i) => {
+      const timers = due[i]!
       // More timers are due than one read takes: fire those first, and leave the
       // shard's inbox for the next round, so no event overtakes an earlier timer.
-      if (due.length === batchSize) entries.delete(s)
+      const entries = timers.length === batchSize ? NO_ENTRIES : (read[i] ?? NO_ENTRIES)
+      if (entries.length) shard.lastId = entries[entries.length - 1]!.id
+      if (entries.length || timers.length) work.push({ shard, entries, timers })
     })
-    for (const [shard, items] of entries) shard.lastId = items[items.length - 1]!.id
-
-    const active = shards.filter((s) => entries.has(s) || timers.has(s))
-    if (active.length === 0) return
-    await this.runBatches(active, entries, timers)
+    return work
   }
 
-  private async runBatches(active: OwnedShard[], entries: Map<OwnedShard, InboxEntry[]>, timers: Map<OwnedShard, DueTimer[]>): Promise<void> {
-    const { redis, registry } = this.o
-    // Load every twin that is not in memory, for all shards, in one round trip.
-    const need = active.map((s) => keysToLoad(this.cache, entries.get(s) ?? [], timers.get(s) ?? []))
-    const values = await Promise.all(active.map((s, i) => (need[i]!.length ? redis.hmget(s.keys.twins, ...need[i]!) : [])))
-    const loaded = active.map((_, i) => new Map(need[i]!.map((key, j) => [key, values[i]![j] ?? null])))
+  /** Loads every twin the batches need that is not in memory (all shards, one round trip), then applies each batch. */
+  private async apply(work: ShardWork[]): Promise<ShardBatchResult[]> {
+    const { redis, drivers, historyLength } = this.o
+    const need = work.map((w) => keysToLoad(this.cache, w.entries, w.timers.map((t) => t.member)))
+    const values = await Promise.all(work.map((w, i) => (need[i]!.length ? redis.hmget(w.shard.keys.twins, ...need[i]!) : [])))
+    return work.map((w, i) => {
+      const loaded = new Map<string, LoadedRecord>(need[i]!.map((key, j) => [key, readRecord(values[i]![j] ?? null)]))
+      return applyShardBatch({ registry: drivers.registry, drivers, cache: this.cache, entries: w.entries, timers: w.timers, loaded, historyLength })
+    })
+  }
 
-    const batches: BatchResult[] = active.map((s, i) =>
-      processShardBatch({ registry, cache: this.cache, entries: entries.get(s) ?? [], timers: timers.get(s) ?? [], loaded: loaded[i]!, historyLength: this.o.historyLength }),
-    )
-
-    const started = performance.now()
-    const commits = await Promise.allSettled(
-      active.map((s, i) => {
-        const k = s.keys
-        const b = batches[i]!
-        return redis.commitBatch(
-          k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox,
-          s.epoch, b.checkpoint, this.o.deadLetterMaxLen, ...b.sections,
-        )
-      }),
-    )
-    this.o.onCommit?.((performance.now() - started) / 1000, active.length)
-
+  /** After the commits: cache and announce what was committed; drop shards whose commit was refused or failed. */
+  private settle(work: ShardWork[], batches: ShardBatchResult[], commits: Array<PromiseSettledResult<CommitReply>>): void {
     const views: TwinView[] = []
     const derived: DerivedEvent[] = []
-    const failed: OwnedShard[] = []
-    active.forEach((s, i) => {
+    let failure: unknown
+    work.forEach(({ shard: s }, i) => {
       const commit = commits[i]!
       if (commit.status === 'rejected') {
         // Committed or not, we cannot tell: stop reading past it until its checkpoint is re-read.
         if (this.owned.get(s.shard) === s) this.owned.delete(s.shard)
-        failed.push(s)
+        failure ??= commit.reason
         return
       }
-      const [ok, value] = commit.value
+      if (!commit.value.committed) {
+        this.refused(s, commit.value.currentEpoch)
+        return
+      }
       const b = batches[i]!
-      if (ok !== 1) {
-        this.stats.commitsRefused++
-        const err = new TwinError('TWIN_ERR_STALE_EPOCH', `shard ${s.shard}: commit refused, epoch ${s.epoch} is stale (now ${value})`)
-        this.o.log.warn({ shard: s.shard, code: err.code }, err.message)
-        if (this.owned.get(s.shard) === s) {
-          this.drop(s.shard, 'stale epoch')
-          this.leases.forget(s.shard)
-        }
-        return
-      }
-      s.nextDue = Number(value) >= 0 ? Number(value) : Infinity
+      s.nextDue = commit.value.nextDue
       this.stats.applied += b.applied
       this.stats.deadLetters += b.deadLetters
       this.stats.duplicates += b.duplicates
@@ -271,7 +258,7 @@ export class Worker {
       for (const c of b.changed) this.cache.set(c.key, s.shard, c.twin)
       for (const v of b.views) this.o.bus.publishChange(v)
       for (const d of b.derived) this.o.bus.publishDerived(d)
-      if (b.outboxed) this.o.onOutbox?.(s.shard)
+      if (b.writes.outbox.length) this.o.onOutbox?.(s.shard)
       if (this.o.feed) {
         views.push(...b.views)
         derived.push(...b.derived)
@@ -279,6 +266,37 @@ export class Worker {
     })
     this.o.feed?.publish(this.id, views, derived)
     // The loop's recovery re-reads every wanted shard's checkpoint (and drops its cache).
-    if (failed.length) throw (commits.find((c) => c.status === 'rejected') as PromiseRejectedResult).reason
+    if (failure !== undefined) throw failure
+  }
+
+  /** A commit refused for a stale epoch: another worker owns the shard now. */
+  private refused(s: OwnedShard, currentEpoch: string): void {
+    this.stats.commitsRefused++
+    const err = new TwinError('TWIN_ERR_STALE_EPOCH', `shard ${s.shard}: commit refused, epoch ${s.epoch} is stale (now ${currentEpoch})`)
+    this.o.log.warn({ shard: s.shard, code: err.code }, err.message)
+    if (this.owned.get(s.shard) === s) {
+      this.drop(s.shard, 'stale epoch')
+      this.leases.forget(s.shard)
+    }
+  }
+}
+
+/** One owned shard's work for one iteration. */
+interface ShardWork {
+  shard: OwnedShard
+  entries: readonly InboxEntry[]
+  timers: readonly DueTimer[]
+}
+
+const NO_ENTRIES: readonly InboxEntry[] = []
+const NO_TIMERS: DueTimer[] = []
+
+/** A stored record, or the error that makes it unreadable (dead-lettered for that twin alone). */
+function readRecord(stored: string | null): LoadedRecord {
+  if (stored === null) return null
+  try {
+    return decodeRecord(stored)
+  } catch (err) {
+    return err as Error
   }
 }

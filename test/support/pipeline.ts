@@ -1,8 +1,8 @@
 import mqtt from 'mqtt'
 import { ChangeBus } from '../../src/feed/changeBus.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
-import type { DerivedEvent, TwinView } from '../../src/core/shardBatch.ts'
 import { Ingestor } from '../../src/ingest/ingestor.ts'
+import { Drivers } from '../../src/core/drivers.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import { ensureShardCount } from '../../src/store/clusterMeta.ts'
 import type { Keys } from '../../src/store/keys.ts'
@@ -10,6 +10,7 @@ import type { RedisClient } from '../../src/store/redis.ts'
 import { TwinStore } from '../../src/store/twinStore.ts'
 import type { TwinRegistry } from '../../src/definitions/registry.ts'
 import { dropPrefix, fixtureRegistry, freshRedis, silentLog } from './env.ts'
+import type { DerivedEvent, TwinView } from '../../src/model/record.ts'
 
 export interface Pipeline {
   redis: RedisClient
@@ -51,7 +52,7 @@ export async function startPipeline(
   const relay = publisher && new OutboxRelay(redis, keys, publisher, silentLog, { shards, outboxMaxLen: 10_000 })
   const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
     const w = new Worker({
-      redis, keys, registry, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
+      redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log: silentLog, shards,
       batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
       historyLength: 10, deadLetterMaxLen: 1000, onCommit: overrides.onCommit,
       onOutbox: relay && ((shard) => relay.notify(shard)),

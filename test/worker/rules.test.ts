@@ -1,12 +1,14 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
-import { isCommandTopic } from '../../src/worker/outboxRelay.ts'
-import type { TwinRecord } from '../../src/core/twinDriver.ts'
-import { shardOf, streamFields, twinKey } from '../../src/store/keys.ts'
+
 import { TOTAL_LIMIT } from '../fixtures/rules/counterTotal.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
+import { isCommandTopic } from '../../src/model/topics.ts'
+import type { TwinRecord } from '../../src/model/record.ts'
+import { shardOf, twinKey } from '../../src/model/ids.ts'
+import { byName } from '../../src/store/outboxStream.ts'
 
 /**
  * Rules, commands and attributes through the real runtime: ingest -> worker ->
@@ -100,7 +102,7 @@ describe('rules and device commands', () => {
 
     // Forget how far the relay got, as a new owner after a crash would: everything is relayed again.
     const shard = shardOf(twinKey('counter', 'b1'), p.shards)
-    const feeds = (await p.redis.xrange(p.keys.shard(shard).outbox, '-', '+')).filter(([, f]) => streamFields(f).n!.startsWith('$feed:')).length
+    const feeds = (await p.redis.xrange(p.keys.shard(shard).outbox, '-', '+')).filter(([, f]) => byName(f).n!.startsWith('$feed:')).length
     expect(feeds).toBeGreaterThanOrEqual(5) // attributes, 2 × (change + counted)
     const skipped = p.worker.stats.duplicates
     await p.redis.hdel(p.keys.shard(shard).meta, 'relayed')

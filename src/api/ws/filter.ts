@@ -1,8 +1,8 @@
 import { matchesState, type StateValue } from 'xstate'
 import type { SubscribeMessage, Where } from '../../client/protocol.ts'
 import type { TwinRegistry } from '../../definitions/registry.ts'
-import type { TwinRecord } from '../../core/twinDriver.ts'
-import type { TwinView } from '../../core/shardBatch.ts'
+
+import type { TwinView } from '../../model/record.ts'
 
 /**
  * Which twins a subscription covers (docs/protocol.md, "Filters"). `type` and
@@ -96,12 +96,7 @@ export class TagResolver {
     const key = `${view.type}\u0000${typeof view.value === 'string' ? view.value : JSON.stringify(view.value)}`
     let tags = this.cache.get(key)
     if (!tags) {
-      const driver = this.registry.driver(view.type)
-      try {
-        tags = driver ? [...(driver.restore({ v: view.value, c: view.context } as TwinRecord).tags as Set<string>)] : []
-      } catch {
-        tags = []
-      }
+      tags = [...(this.registry.tagsOf(view.type, view.value as StateValue, view.context) ?? [])]
       if (this.cache.size >= this.max) this.cache.clear()
       this.cache.set(key, tags)
     }

@@ -1,6 +1,6 @@
-import { twinKey } from '../../store/keys.ts'
 import { toJsonBytes } from '../../feed/serialise.ts'
-import type { TwinView } from '../../core/shardBatch.ts'
+import { twinKey } from '../../model/ids.ts'
+import type { TwinView } from '../../model/record.ts'
 
 /** One kept change: its rev and its JSON (the view itself is not kept). */
 export interface RecentChange {

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { CloseCodes } from '../../client/protocol.ts'
 import { frame, FramePrefix, Frames, toJsonBytes } from '../../feed/serialise.ts'
-import type { TwinView } from '../../core/shardBatch.ts'
+import type { TwinView } from '../../model/record.ts'
 
 /** The per-subscription message prefixes, JSON-encoded once per subscription. */
 export interface Prefixes {

@@ -2,12 +2,12 @@ import type { WebSocket } from 'ws'
 import { CloseCodes, PROTOCOL_VERSION, type SubscribeMessage } from '../../client/protocol.ts'
 import { TwinError, type ErrorCode } from '../../errors.ts'
 import { Frames, toJsonBytes, type FramePrefix } from '../../feed/serialise.ts'
-import type { DerivedEvent, TwinView } from '../../core/shardBatch.ts'
 import { compileFilter, type TwinFilter } from './filter.ts'
 import type { WsHub } from './hub.ts'
 import { Outbox, prefixesFor, type Prefixes } from './sendQueue.ts'
 import { RateLimiter } from './rateLimiter.ts'
 import { LIMITS, parseClientMessage } from './schemas.ts'
+import type { DerivedEvent, TwinView } from '../../model/record.ts'
 
 /** Twins per snapshot page (and per store read). */
 const SNAPSHOT_PAGE = 500

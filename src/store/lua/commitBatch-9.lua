@@ -3,26 +3,28 @@
 
   Input:
     KEYS[1] epoch       string: current lease epoch of the shard
-    KEYS[2] twins       hash:   twin key -> record JSON
+    KEYS[2] twins       hash:   twin key -> encoded record (store/twinRecords.ts)
     KEYS[3] index       zset:   twin keys (score 0)
     KEYS[4] timers      zset:   'key|timerId' -> due ms
-    KEYS[5] outbox      stream: derived events
+    KEYS[5] outbox      stream: derived events, rule feeds, commands
     KEYS[6] dead        stream: dead letters
     KEYS[7] deadCounts  hash:   reason code -> count
-    KEYS[8] meta        hash:   cp (checkpoint)
+    KEYS[8] meta        hash:   cp (checkpoint; store/shardMeta.ts)
     KEYS[9] inbox       stream: the shard inbox (trimmed up to the checkpoint)
 
     ARGV[1] epoch the committing worker holds
     ARGV[2] checkpoint: last inbox id applied by this batch, '' when none
     ARGV[3] dead-letter max length (approximate trim)
     (the outbox is not trimmed here: the relay trims it once it has relayed it)
-    then five counted sections, each a count followed by its items:
-      records   n, then n x (key, json)
+    then six counted sections, each a count followed by its items:
+      records   n, then n x (key, encoded record)
       new keys  n, then n x key                       (added to the index)
       timer del n, then n x member                    (applied before adds)
       timer add n, then n x (due, member)
-      outbox    n, then n x (id, key, name, dataJson, at, to)   (to: '' or the target of a routed entry)
-      dead      n, then n x (code, reason, twin, event, payload)
+      outbox    n, then n x (m, then m field-value pairs)         (appended as given)
+      dead      n, then n x (code, m, then m field-value pairs)   (appended, code counted)
+    Stream entry fields are encoded by store/outboxStream.ts and
+    store/deadLetters.ts; the whole argument list by store/commitBatch.ts.
 
   Output:
     { 1, nextTimerDue or -1 }   committed
@@ -69,21 +71,19 @@ end
 -- outbox
 n = count()
 for _ = 1, n do
-  if ARGV[i + 5] == '' then
-    redis.call('XADD', KEYS[5], '*', 'id', ARGV[i], 'k', ARGV[i + 1], 'n', ARGV[i + 2], 'd', ARGV[i + 3], 'at', ARGV[i + 4])
-  else
-    redis.call('XADD', KEYS[5], '*', 'id', ARGV[i], 'k', ARGV[i + 1], 'n', ARGV[i + 2], 'd', ARGV[i + 3], 'at', ARGV[i + 4], 'to', ARGV[i + 5])
-  end
-  i = i + 6
+  local m = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[5], '*', unpack(ARGV, i + 1, i + 2 * m))
+  i = i + 1 + 2 * m
 end
 
 -- dead letters
 n = count()
 for _ = 1, n do
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*',
-    'code', ARGV[i], 'reason', ARGV[i + 1], 'twin', ARGV[i + 2], 'event', ARGV[i + 3], 'payload', ARGV[i + 4], 'src', 'worker')
-  redis.call('HINCRBY', KEYS[7], ARGV[i], 1)
-  i = i + 5
+  local code = ARGV[i]
+  local m = tonumber(ARGV[i + 1])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 2, i + 1 + 2 * m))
+  redis.call('HINCRBY', KEYS[7], code, 1)
+  i = i + 2 + 2 * m
 end
 
 if ARGV[2] ~= '' then

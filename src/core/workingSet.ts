@@ -1,0 +1,93 @@
+import { TwinError } from '../errors.ts'
+import { splitTimerMember, splitTwinKey, twinKey } from '../model/ids.ts'
+import type { LiveTwin, TwinRecord } from '../model/record.ts'
+import type { Drivers } from './drivers.ts'
+import type { StepResult, TwinDriver } from './twinDriver.ts'
+
+/** A twin as one batch sees it. */
+export interface Working {
+  key: string
+  driver: TwinDriver
+  twin: LiveTwin
+  /** the record as committed before this batch; null for a twin new in this batch */
+  before: TwinRecord | null
+  /** changed by this batch: its record is written at commit */
+  dirty: boolean
+  /** a new twin's initial step: its derived events count only if the twin is saved */
+  init?: StepResult
+}
+
+/** What the worker has of a twin that is not in memory: its stored record, none (new twin), or why it cannot be read. */
+export type LoadedRecord = TwinRecord | null | Error
+
+/** Twins in memory between batches (the worker's LRU cache). */
+export interface TwinLookup {
+  get(key: string): LiveTwin | undefined
+}
+
+/**
+ * The twins one batch touches, each had once: from the batch itself, the
+ * cache, the records loaded for it, or new. Nothing here is written back
+ * until the batch is committed.
+ */
+export class WorkingSet {
+  private readonly twins = new Map<string, Working>()
+
+  constructor(
+    private readonly drivers: Drivers,
+    private readonly cache: TwinLookup,
+    private readonly loaded: ReadonlyMap<string, LoadedRecord>,
+  ) {}
+
+  /**
+   * The twin under `key` at engine time `at`. A twin that cannot be had
+   * (type gone, stored record unreadable by this definition) comes back as
+   * the error, and its input is dead-lettered instead of stopping the shard.
+   */
+  open(key: string, at: number): Working | TwinError {
+    let w = this.twins.get(key)
+    if (w) return w
+    const { type, id } = splitTwinKey(key)
+    const driver = this.drivers.get(type)
+    if (!driver) return new TwinError('TWIN_ERR_UNKNOWN_TYPE', `twin type "${type}" is no longer defined`)
+    const cached = this.cache.get(key)
+    try {
+      if (cached) {
+        w = { key, driver, twin: cached, before: cached.record, dirty: false }
+      } else {
+        const stored = this.loaded.get(key) ?? null
+        if (stored instanceof Error) throw stored
+        if (stored) {
+          w = { key, driver, twin: { snapshot: driver.restore(stored), record: stored }, before: stored, dirty: false }
+        } else {
+          const created = driver.create(id, at)
+          w = { key, driver, twin: { snapshot: created.snapshot, record: created.record }, before: null, dirty: false, init: created }
+        }
+      }
+    } catch (err) {
+      if (err instanceof TwinError) return err
+      return new TwinError('TWIN_ERR_DEFINITION', `stored twin ${key} cannot be restored by "${type}" version ${driver.definition.version}: ${(err as Error).message}`)
+    }
+    this.twins.set(key, w)
+    return w
+  }
+
+  /** The twins this batch changed, in the order it first touched them. */
+  *dirty(): Iterable<Working> {
+    for (const w of this.twins.values()) if (w.dirty) yield w
+  }
+}
+
+/** Twin keys a batch touches that are not in the cache: the worker loads them first, in one round trip. */
+export function keysToLoad(cache: { has(key: string): boolean }, entries: ReadonlyArray<{ type: string; twinId: string }>, timerMembers: readonly string[]): string[] {
+  const keys = new Set<string>()
+  for (const e of entries) {
+    const key = twinKey(e.type, e.twinId)
+    if (!cache.has(key)) keys.add(key)
+  }
+  for (const member of timerMembers) {
+    const { key } = splitTimerMember(member)
+    if (!cache.has(key)) keys.add(key)
+  }
+  return [...keys]
+}

@@ -1,0 +1,102 @@
+import type { ErrorCode } from '../errors.ts'
+import type { CommandMessage } from './commands.ts'
+import type { DerivedEvent, TwinRecord } from './record.ts'
+
+/**
+ * What flows through a shard: the entries its inbox holds, the timers that
+ * fall due, and what one applied batch writes to its outbox and dead letters.
+ * The store encodes them (store/inboxStream.ts, store/outboxStream.ts,
+ * store/deadLetters.ts); the pure core reads and produces them.
+ */
+
+/** One input read from a shard inbox: a device event, or an entry routed from another shard's outbox. */
+export interface InboxEntry {
+  /** stream id; its millisecond part is the event's engine time */
+  id: string
+  type: string
+  twinId: string
+  event: string
+  /** payload JSON (validated at ingest, or written by the engine) */
+  payload: string
+  /**
+   * For input routed from another shard's outbox (rule feeds, commands):
+   * `<source shard>:<outbox id>`. A twin applies each source's entries once, in order.
+   */
+  source?: string
+}
+
+/** A timer read from the shard's timer set because it fell due. */
+export interface DueTimer {
+  /** `type/id|timerId` (model/ids.ts timerMember) */
+  member: string
+  due: number
+}
+
+/** An entry of a shard's outbox, written in the same commit as the twins' state and relayed after it. */
+export type OutboxEntry = DerivedOutboxEntry | RoutedOutboxEntry | PublishOutboxEntry
+
+/** A derived event: published on MQTT, handed to the sinks (webhooks), read by consumers. */
+export interface DerivedOutboxEntry {
+  kind: 'derived'
+  event: DerivedEvent
+}
+
+/**
+ * Input for another actor (a rule feed, or a command for a device's twin):
+ * appended to the inbox of `to` as `event` with `payload` as is, tagged with
+ * its source so the target applies it exactly once.
+ */
+export interface RoutedOutboxEntry {
+  kind: 'routed'
+  /** stable id: the source step's id base and the feed's index */
+  id: string
+  /** the twin key that produced it */
+  from: string
+  /** the target actor's twin key */
+  to: string
+  /** the target's inbox event: `<type>.changed`, `<type>.<derived event>` or `$command` */
+  event: string
+  /** the target's inbox payload (JSON) */
+  payload: string
+  at: number
+}
+
+/** A recorded command for the device itself: published QoS 1 to its commands topic. */
+export interface PublishOutboxEntry {
+  kind: 'publish'
+  id: string
+  /** the device's twin key */
+  key: string
+  name: string
+  message: CommandMessage
+  at: number
+}
+
+/** A refused input, as written to the shard's dead-letter stream. */
+export interface DeadLetterWrite {
+  code: ErrorCode
+  reason: string
+  /** 'mqtt' or 'api' (refused at ingest) or 'worker' (refused by the twin) */
+  src: 'mqtt' | 'api' | 'worker'
+  topic?: string
+  /** twin key */
+  twin?: string
+  event?: string
+  /** the payload as received, cut to PAYLOAD_KEPT bytes */
+  payload: string
+}
+
+/** Everything one applied batch of a shard writes, as the pure core decides it; the store commits it atomically. */
+export interface ShardWrites {
+  /** last inbox id applied; '' when the batch held only timers */
+  checkpoint: string
+  /** records of the twins the batch changed */
+  records: Array<readonly [key: string, record: TwinRecord]>
+  /** keys of twins the batch created (added to the index) */
+  created: string[]
+  /** timer members to remove (applied before the additions, so a re-armed timer survives) */
+  timersRemoved: string[]
+  timersAdded: Array<{ member: string; due: number }>
+  outbox: OutboxEntry[]
+  deadLetters: DeadLetterWrite[]
+}

@@ -1,0 +1,46 @@
+import type { ShardWrites } from '../model/entries.ts'
+import { deadLetterFields } from './deadLetters.ts'
+import type { ShardKeys } from './keys.ts'
+import { outboxFields } from './outboxStream.ts'
+import type { RedisClient } from './redis.ts'
+import { encodeRecord } from './twinRecords.ts'
+
+/** One shard batch's writes, with the epoch that fences them. */
+export interface ShardCommit extends ShardWrites {
+  /** the lease epoch the committing worker holds: a stale one is refused (fencing) */
+  epoch: number
+  /** dead letters kept per shard (approximate trim) */
+  deadLetterMaxLen: number
+}
+
+export type CommitReply = { committed: true; nextDue: number } | { committed: false; currentEpoch: string }
+
+/**
+ * Commits one shard batch atomically, fenced by the lease epoch. The script's
+ * keys and arguments are built here and nowhere else; see the header of
+ * lua/commitBatch-9.lua for their layout.
+ */
+export async function commitShardBatch(redis: RedisClient, k: ShardKeys, c: ShardCommit): Promise<CommitReply> {
+  const args: Array<string | number> = [c.epoch, c.checkpoint, c.deadLetterMaxLen]
+  args.push(c.records.length)
+  for (const [key, record] of c.records) args.push(key, encodeRecord(record))
+  args.push(c.created.length, ...c.created)
+  args.push(c.timersRemoved.length, ...c.timersRemoved)
+  args.push(c.timersAdded.length)
+  for (const t of c.timersAdded) args.push(t.due, t.member)
+  args.push(c.outbox.length)
+  for (const entry of c.outbox) pushFields(args, outboxFields(entry))
+  args.push(c.deadLetters.length)
+  for (const d of c.deadLetters) {
+    args.push(d.code)
+    pushFields(args, deadLetterFields(d))
+  }
+  const [ok, value] = await redis.commitBatch(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, ...args)
+  return ok === 1 ? { committed: true, nextDue: Number(value) >= 0 ? Number(value) : Infinity } : { committed: false, currentEpoch: String(value ?? '') }
+}
+
+/** A stream entry's fields as the script takes them: the number of pairs, then the pairs. */
+function pushFields(args: Array<string | number>, fields: readonly string[]): void {
+  args.push(fields.length / 2)
+  for (const f of fields) args.push(f)
+}
