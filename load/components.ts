@@ -21,7 +21,7 @@ import { Ingestor } from '../src/ingest/ingestor.ts'
 import { ChangeBus } from '../src/feed/changeBus.ts'
 import { TwinDriver } from '../src/core/twinDriver.ts'
 import { Drivers } from '../src/core/drivers.ts'
-import { Worker } from '../src/worker/worker.ts'
+import { startWorkerRole } from '../src/roles/workerRole.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
 import { connectRedis } from '../src/store/redis.ts'
@@ -114,19 +114,18 @@ async function main(): Promise<void> {
       const bus = new ChangeBus()
       let applied = 0
       bus.onChange(() => applied++)
-      const worker = new Worker({
-        redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
-        batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
-      })
       const r0 = cpu(redisPid)
       const c0 = process.cpuUsage()
       const t0 = performance.now()
-      await worker.start()
+      const role = await startWorkerRole({
+        redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
+        settings: { batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
+      })
       while (applied < EVENTS) await new Promise((r) => setTimeout(r, 5))
       const seconds = (performance.now() - t0) / 1000
       const c = process.cpuUsage(c0)
-      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: worker.stats.batches, meanBatch: Math.round(EVENTS / worker.stats.batches) })
-      await worker.stop()
+      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: role.worker.stats.batches, meanBatch: Math.round(EVENTS / role.worker.stats.batches) })
+      await role.stop()
     }
   } finally {
     await redis.quit()

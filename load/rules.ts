@@ -8,23 +8,21 @@
  *   npm run bench:rules -- --events 50000 --chargers 1000 --per-site 10
  *
  * Uses a throw-away managed redis-server and an in-process aedes broker for
- * the relay. Reports events/s, CPU µs per source event of this process and of
+ * the relay; the worker and its relay are the engine's own worker role. Reports events/s, CPU µs per source event of this process and of
  * Redis, and the ratio of the two runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
-import mqtt from 'mqtt'
 import { pino } from 'pino'
 import { loadTwinRegistry } from '../src/definitions/registry.ts'
 import { startEmbeddedBroker } from '../src/embedded/broker.ts'
 import { startManagedRedis } from '../src/embedded/redisServer.ts'
 import { Ingestor } from '../src/ingest/ingestor.ts'
 import { ChangeBus } from '../src/feed/changeBus.ts'
-import { OutboxRelay } from '../src/worker/outboxRelay.ts'
 import { Drivers } from '../src/core/drivers.ts'
-import { Worker } from '../src/worker/worker.ts'
+import { startWorkerRole } from '../src/roles/workerRole.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
 import { connectRedis } from '../src/store/redis.ts'
@@ -62,7 +60,6 @@ async function run(name: string, withSites: boolean): Promise<Run> {
   const redisPid = Number(readFileSync(join(dataDir, 'redis', 'redis.pid'), 'utf8'))
   const redis = connectRedis(managed.url, 'bench')
   const broker = await startEmbeddedBroker({ port: 0 })
-  const publisher = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`)
   try {
     const keys = new Keys('bench:')
     const shards = await ensureShardCount(redis, keys, Number(options.shards))
@@ -87,26 +84,21 @@ async function run(name: string, withSites: boolean): Promise<Run> {
     let twinSteps = 0
     let ruleSteps = 0
     bus.onChange((v) => (v.type === 'charger' ? twinSteps++ : ruleSteps++))
-    const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: 100_000 })
-    const worker = new Worker({
-      redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
-      batchSize: 1000, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000,
-      onOutbox: (shard) => relay.notify(shard),
-      onAcquire: (shard) => relay.resume(shard),
-        onRelease: (shard) => relay.forget(shard),
-    })
     const r0 = cpu(redisPid)
     const c0 = process.cpuUsage()
     const t0 = performance.now()
-    await worker.start()
+    const role = await startWorkerRole({
+      redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
+      settings: { batchSize: 1000, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
+      mqtt: { url: `mqtt://127.0.0.1:${broker.port}` },
+    })
     // Done when every source event is applied and (with sites) every rule feed too: one per charger change.
     const ruleTarget = withSites ? sourceEvents : 0
     while (twinSteps < sourceEvents || ruleSteps < ruleTarget) await new Promise((r) => setTimeout(r, 5))
     const seconds = (performance.now() - t0) / 1000
     const c = process.cpuUsage(c0)
     const redisCpu = cpu(redisPid) - r0
-    await worker.stop()
-    await relay.stop()
+    await role.stop()
     return {
       run: name,
       eventsPerSecond: Math.round(sourceEvents / seconds),
@@ -115,7 +107,6 @@ async function run(name: string, withSites: boolean): Promise<Run> {
       ruleSteps,
     }
   } finally {
-    await publisher.endAsync(true)
     await broker.close()
     await redis.quit()
     await managed.stop()

@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { TwinError } from '../errors.ts'
+import { sha256 } from '../secrets.ts'
 
 /**
  * API tokens and their scopes (docs/adr/0007-api-auth-and-scopes.md).
@@ -39,10 +40,6 @@ export const openAuth: ApiAuth = { mode: 'open', identify: () => OPEN_PRINCIPAL 
 /** A token shorter than this is refused at start: it could be guessed. */
 const MIN_TOKEN_LENGTH = 8
 const TOKEN_PATTERN = /^[\x21-\x7e]+$/
-
-export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
-}
 
 /** The scopes a granted list stands for (admin -> write -> read). */
 export function expandScopes(granted: readonly string[], where: string): Set<Scope> {

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
 import { loadConfig, settings, type Config } from '../config.ts'
+import { startDemoFleet } from '../demo/demoFleet.ts'
 import { startEngine } from '../roles/engine.ts'
 import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
@@ -35,13 +36,18 @@ function configFrom(command: Command): Config {
 }
 
 start.action(async () => {
-  const engine = await startEngine(configFrom(start))
+  const config = configFrom(start)
+  const engine = await startEngine(config)
+  const fleet = await startDemoFleet(engine, config).catch(async (err: unknown) => {
+    await engine.stop()
+    throw err
+  })
   let stopping = false
   const shutdown = (signal: string) => {
     if (stopping) return
     stopping = true
     engine.log.info({ signal }, 'stopping')
-    engine.stop().then(
+    Promise.resolve(fleet?.stop()).then(() => engine.stop()).then(
       () => process.exit(0),
       () => process.exit(1),
     )

@@ -1,5 +1,5 @@
 import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
-import type { DeviceMessage, SimulatedDevice } from './devices.ts'
+import type { DeviceMessage, SimulatedDevice } from './device.ts'
 
 /** OCPP HeartbeatInterval most central systems hand out in BootNotification.conf. */
 export const CHARGER_HEARTBEAT_MS = 300_000

@@ -1,5 +1,5 @@
 import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
-import type { DeviceMessage, SimulatedDevice } from './devices.ts'
+import type { DeviceMessage, SimulatedDevice } from './device.ts'
 
 /** Lift controllers heartbeat every 30 s (twins/elevator.ts allows four missed). */
 export const ELEVATOR_HEARTBEAT_MS = 30_000

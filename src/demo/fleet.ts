@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { ackMessage, ackTopic, attributesTopic, commandFilter, parseCommand } from './commandWire.ts'
-import type { SimulatedDevice } from './devices.ts'
+import type { SimulatedDevice } from './device.ts'
 import { buildFleet } from './layout.ts'
 
 export interface FleetOptions {

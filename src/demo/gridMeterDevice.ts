@@ -1,5 +1,5 @@
 import { UNKNOWN_COMMAND, type CommandReply } from './commandWire.ts'
-import type { DeviceMessage, SimulatedDevice } from './devices.ts'
+import type { DeviceMessage, SimulatedDevice } from './device.ts'
 
 /**
  * The grid-connection meter of a charging site (attributes `{ site, role:

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net'
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
-import { sha256 } from '../api/auth.ts'
+import { sha256 } from '../secrets.ts'
 import { TwinError } from '../errors.ts'
 import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
 

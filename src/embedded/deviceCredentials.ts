@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { sha256 } from '../api/auth.ts'
+import { sha256 } from '../secrets.ts'
 import { TwinError } from '../errors.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
 

@@ -3,9 +3,15 @@ import { readClusterStatus } from '../store/clusterStatus.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 
+/** A connection this process needs to be ready: an MQTT link of ingest or of the relay. */
+export interface Link {
+  name: string
+  connected(): boolean
+}
+
 export interface ReadinessInputs {
-  /** MQTT links this process needs (name -> connected?) */
-  links: Array<{ name: string; connected: () => boolean }>
+  /** MQTT links this process needs */
+  links: readonly Link[]
   /** this process's worker, if it runs one */
   worker?: { id: string; ownedShards: readonly number[] }
   redis: RedisClient

@@ -1,37 +1,24 @@
-import { randomBytes, randomUUID } from 'node:crypto'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
-import mqtt from 'mqtt'
-import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../api/app.ts'
+import { randomBytes } from 'node:crypto'
 import { loadApiAuth } from '../api/auth.ts'
 import { systemClock, type Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import { loadTwinRegistry, type TwinRegistry } from '../definitions/registry.ts'
-import { startEmbeddedBroker, type EmbeddedBroker } from '../embedded/broker.ts'
-import { loadDeviceCredentials } from '../embedded/deviceCredentials.ts'
-import { startRedisOrInstall } from '../embedded/aptInstall.ts'
-import { loadWebhooks } from '../effects/webhookConfig.ts'
-import { startWebhookEffects, type WebhookEffects } from '../effects/webhookEffects.ts'
-import type { ManagedRedis } from '../embedded/redisServer.ts'
-import { Ingestor } from '../ingest/ingestor.ts'
-import { startMqttIngest } from '../ingest/mqttIngest.ts'
-import { createLogger, type Logger } from '../observability/log.ts'
-import { readClusterFigures } from '../observability/clusterFigures.ts'
-import { Metrics } from '../observability/metrics.ts'
-import { notReadyReasons } from '../observability/readiness.ts'
-import { ChangeBus } from '../feed/changeBus.ts'
-import { ChangeFeedPublisher, subscribeChangeFeed } from '../feed/changeFeed.ts'
-import { TwinError } from '../errors.ts'
-import { OutboxRelay } from '../worker/outboxRelay.ts'
 import { Drivers } from '../core/drivers.ts'
-import { Worker } from '../worker/worker.ts'
-import { DEVICE_TYPES } from '../demo/devices.ts'
-import { startFleet, type Fleet } from '../demo/fleet.ts'
+import { loadTwinRegistry } from '../definitions/registry.ts'
+import { loadWebhooks } from '../effects/webhookConfig.ts'
+import { startRedisOrInstall } from '../embedded/aptInstall.ts'
+import { loadDeviceCredentials, type BrokerCredentials } from '../embedded/deviceCredentials.ts'
+import { TwinError } from '../errors.ts'
+import { ChangeBus } from '../feed/changeBus.ts'
+import { Ingestor } from '../ingest/ingestor.ts'
+import { createLogger, type Logger } from '../observability/log.ts'
+import { Metrics } from '../observability/metrics.ts'
 import { ensureShardCount } from '../store/clusterMeta.ts'
 import { Keys } from '../store/keys.ts'
 import { connectRedis } from '../store/redis.ts'
-import { TwinStore } from '../store/twinStore.ts'
-import { isCommandTopic } from '../model/topics.ts'
+import type { Worker } from '../worker/worker.ts'
+import { startApiRole } from './apiRole.ts'
+import { startIngestRole } from './ingestRole.ts'
+import { startWorkerRole } from './workerRole.ts'
 
 export interface Engine {
   readonly config: Config
@@ -40,7 +27,12 @@ export interface Engine {
   readonly httpUrl?: string
   /** mqtt://host:port of the broker the engine uses */
   readonly mqttUrl: string
+  /** the engine's own MQTT login on the embedded broker (device logins on), for in-process clients such as the demo fleet */
+  readonly mqttLogin?: { username: string; password: string }
   readonly redisUrl: string
+  /** the embedded broker runs in this process (no MQTT_URL, ingest role) */
+  readonly embeddedBroker: boolean
+  readonly types: readonly string[]
   readonly worker?: Worker
   readonly ingestor?: Ingestor
   stop(): Promise<void>
@@ -62,31 +54,18 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
   }
 
   try {
-    const allRoles = roles.size === 3
-    if (!allRoles && !config.redisUrl) {
-      throw new TwinError('TWIN_ERR_CONFIG', `--role ${[...roles].join(',')}: processes with some of the roles share one Redis; set REDIS_URL (npm run cluster does it for you)`)
-    }
-    if (config.redisCluster && !config.redisUrl) {
-      throw new TwinError('TWIN_ERR_CONFIG', 'REDIS_CLUSTER=true needs REDIS_URL: the cluster\'s seed nodes, comma-separated')
-    }
-    if (!roles.has('ingest') && roles.has('worker') && !config.mqttUrl) {
-      throw new TwinError('TWIN_ERR_CONFIG', 'a worker without the ingest role publishes derived events to the broker the ingest process runs; set MQTT_URL')
-    }
+    checkRoles(config)
     // Settings that can refuse to start are read before anything starts.
     const auth = roles.has('api') ? loadApiAuth(config) : undefined
     if (auth?.mode === 'open') log.warn({ auth: 'open' }, 'open access: local development only (AUTH=open); set API_TOKENS or API_TOKENS_FILE in production')
-    const devices = config.deviceCredentialsFile ? loadDeviceCredentials(config.deviceCredentialsFile) : undefined
-    // The engine's own MQTT login: given (external broker, cluster workers) or, for the embedded broker, made here and never logged.
-    const mqttLogin = config.mqttPassword !== undefined
-      ? { username: config.mqttUsername, password: config.mqttPassword }
-      : devices ? { username: config.mqttUsername, password: randomBytes(24).toString('base64url') } : undefined
-    const metrics = roles.has('api') ? new Metrics() : undefined
-    let managed: ManagedRedis | undefined
-    if (!config.redisUrl) {
-      managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
-      stops.push(() => managed!.stop())
+    const credentials = brokerCredentials(config)
+    const metrics = new Metrics()
+    let redisUrl = config.redisUrl
+    if (!redisUrl) {
+      const managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
+      stops.push(() => managed.stop())
+      redisUrl = managed.url
     }
-    const redisUrl = config.redisUrl ?? managed!.url
     const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log)
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
@@ -97,142 +76,73 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const bus = new ChangeBus()
     const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
 
-    let broker: EmbeddedBroker | undefined
-    if (!config.mqttUrl && roles.has('ingest')) {
-      broker = await startEmbeddedBroker({
-        port: config.mqttPort,
-        host: config.mqttHost,
-        // In-process ingest: the device's PUBACK waits for the Redis write. Device
-        // topics (devices/… and any custom template) are ingested; others pass.
-        intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
-        logger: log,
-        credentials: devices && { devices, internal: mqttLogin! },
-        // A logged-in device may also publish on its type's own topic template.
-        deviceOfTopic: (topic) => registry.matchTopic(topic.split('/')),
-        onRefused: metrics?.countRefused,
-      })
-      stops.push(() => broker!.close())
-    }
-    const mqttUrl = config.mqttUrl ?? (broker ? `mqtt://127.0.0.1:${broker.port}` : '')
-    const links: Array<{ name: string; connected: () => boolean }> = []
-    if (config.mqttUrl && roles.has('ingest')) {
-      const ingest = await startMqttIngest({
-        url: config.mqttUrl,
-        clientId: config.mqttClientId,
-        protocolVersion: config.mqttProtocol,
-        filters: registry.filters,
-        ingestor,
-        log,
-        partition: config.ingestPartition,
-        sharedGroup: config.mqttSharedGroup,
-      })
-      stops.push(() => ingest.close())
-      links.push({ name: 'the ingest subscriber', connected: () => ingest.client.connected })
-    }
+    const ingest = roles.has('ingest') ? await startIngestRole({ ingestor, registry, log, settings: config, credentials, onRefused: metrics.countRefused }) : undefined
+    if (ingest) stops.push(() => ingest.stop())
+    const mqttUrl = config.mqttUrl ?? ingest?.mqttUrl ?? ''
+    const mqttLogin = credentials?.internal ?? (config.mqttPassword !== undefined ? { username: config.mqttUsername, password: config.mqttPassword } : undefined)
 
-    let worker: Worker | undefined
-    if (roles.has('worker')) {
-      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4, ...mqttLogin })
-      links.push({ name: 'the outbox relay', connected: () => publisher.connected })
-      // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
-      stops.push(() => publisher.endAsync(true))
-      // Stopped after the relay (stops run in reverse), which enqueues into it.
-      let effects: WebhookEffects | undefined
-      if (webhooks.length) {
-        effects = await startWebhookEffects({ redis, keys, webhooks, concurrency: config.webhookConcurrency, log })
-        stops.push(() => effects!.stop())
-      }
-      const relay = new OutboxRelay(redis, keys, publisher, log, { shards, outboxMaxLen: config.outboxMaxLen, sinks: effects ? [effects.sink] : [] })
-      stops.push(() => relay.stop())
-      worker = new Worker({
-        redis, keys, drivers: new Drivers(registry), bus, clock, log, shards,
-        batchSize: config.batchSize,
-        cacheSize: config.cacheSize,
-        leaseTtlMs: config.leaseTtlMs,
-        historyLength: config.historyLength,
-        deadLetterMaxLen: config.deadLetterMaxLen,
-        onOutbox: (shard) => relay.notify(shard),
-        onAcquire: (shard) => relay.resume(shard),
-        onRelease: (shard) => relay.forget(shard),
-        onCommit: metrics?.observeCommit,
-        feed: new ChangeFeedPublisher(redis, keys),
-      })
-      await worker.start()
-      stops.push(() => worker!.stop())
-    }
+    const worker = roles.has('worker')
+      ? await startWorkerRole({
+          redis, keys, drivers: new Drivers(registry), bus, clock, log, shards, settings: config, webhooks, feed: true,
+          // The embedded broker speaks MQTT 3.1.1.
+          mqtt: { url: mqttUrl, options: { protocolVersion: config.mqttUrl ? config.mqttProtocol : 4, ...mqttLogin } },
+          onCommit: metrics.observeCommit,
+        })
+      : undefined
+    if (worker) stops.push(() => worker.stop())
 
-    let app: FastifyInstance | undefined
-    let httpUrl: string | undefined
-    if (roles.has('api')) {
-      // How long callbacks wait for the event loop: the first sign of an overloaded process.
-      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-      loopDelay.enable()
-      stops.push(async () => loopDelay.disable())
-      const ms = (ns: number) => Math.round(ns / 1e4) / 100
-      const unsubscribe = await subscribeChangeFeed({ redis, keys, bus, localWorkerId: worker?.id, log })
-      stops.push(unsubscribe)
-      const store = new TwinStore(redis, keys, shards)
-      app = await buildApi(
-        {
-          redis, keys, shards, registry, store, ingestor, bus, webhooks,
-          maxPayloadBytes: config.maxPayloadBytes,
-          leaseTtlMs: config.leaseTtlMs,
-          auth: auth!,
-          rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
-          metrics: metrics!.use({
-            ingest: () => ingestor.stats,
-            worker: worker && (() => ({ stats: worker!.stats, activeTwins: worker!.cache.size, ownedShards: worker!.ownedShards.length })),
-            cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs),
-          }),
-          notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
-          ws: {
-            highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs, maxHeld: config.wsMaxHeld,
-            heartbeatMs: config.wsHeartbeatMs, rateLimit: config.wsRateLimit, rateBurst: config.wsRateBurst, floodCloseMs: config.wsFloodCloseMs,
-            resumeRevs: config.wsResumeRevs, resumeTwins: config.wsResumeTwins, resumeBytes: config.wsResumeBytes,
-          },
-          health: () => ({
-            roles: [...roles],
-            shards,
-            types: registry.types,
-            ingest: ingestor.stats,
-            worker: worker && { id: worker.id, ownedShards: worker.ownedShards.length, activeTwins: worker.cache.size, ...worker.stats },
-            eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
-          }),
-        },
-        log,
-      )
-      await app.listen({ port: config.httpPort, host: config.httpHost })
-      const address = app.server.address()
-      httpUrl = `http://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
-      stops.push(() => app!.close())
-    }
+    const api = auth
+      ? await startApiRole({
+          redis, keys, shards, registry, ingestor, bus, auth, metrics, log, webhooks, worker,
+          settings: config,
+          roles: [...roles],
+          links: [...(ingest?.links ?? []), ...(worker?.links ?? [])],
+        })
+      : undefined
+    if (api) stops.push(() => api.stop())
 
-    let fleet: Fleet | undefined
-    if (config.demo && broker) {
-      // The simulators cover the shipped twin types; custom types get no demo devices.
-      const types = registry.types.filter((t) => DEVICE_TYPES.includes(t))
-      fleet = await startFleet({ url: withLogin(mqttUrl, mqttLogin), types, devicesPerType: config.demoDevices, intervalMs: config.demoIntervalMs })
-      stops.push(() => fleet!.stop())
+    log.info({ http: api?.url, mqtt: withoutLogin(mqttUrl), redis: redisUrl, deviceLogins: credentials ? credentials.devices.size : 'off', roles: [...roles] }, 'twin-engine started')
+    return {
+      config, log, httpUrl: api?.url, mqttUrl, mqttLogin: credentials?.internal, redisUrl, embeddedBroker: ingest?.broker !== undefined,
+      types: registry.types, worker: worker?.worker, ingestor, stop,
     }
-
-    log.info({ http: httpUrl, mqtt: withLogin(mqttUrl, undefined), redis: redisUrl, deviceLogins: devices ? devices.size : 'off', roles: [...roles], demoDevices: fleet?.devices.length ?? 0 }, 'twin-engine started')
-    return { config, log, httpUrl, mqttUrl, redisUrl, worker, ingestor, stop }
   } catch (err) {
     await stop()
     throw err
   }
 }
 
-/** A topic the engine ingests: under devices/ (but not the commands it sends), or matching a twin's own topic template. */
-function isDeviceTopic(registry: TwinRegistry, topic: string): boolean {
-  if (isCommandTopic(topic)) return false
-  return topic.startsWith('devices/') || (topic.length <= 512 && registry.matchTopic(topic.split('/')) !== null)
+/** Role combinations that cannot work, refused before anything starts. */
+function checkRoles(config: Config): void {
+  const roles = new Set(config.roles)
+  if (roles.size !== 3 && !config.redisUrl) {
+    throw new TwinError('TWIN_ERR_CONFIG', `--role ${[...roles].join(',')}: processes with some of the roles share one Redis; set REDIS_URL (npm run cluster does it for you)`)
+  }
+  if (config.redisCluster && !config.redisUrl) {
+    throw new TwinError('TWIN_ERR_CONFIG', 'REDIS_CLUSTER=true needs REDIS_URL: the cluster\'s seed nodes, comma-separated')
+  }
+  if (!roles.has('ingest') && roles.has('worker') && !config.mqttUrl) {
+    throw new TwinError('TWIN_ERR_CONFIG', 'a worker without the ingest role publishes derived events to the broker the ingest process runs; set MQTT_URL')
+  }
 }
 
-/** The URL with this login, or (login undefined) with any login stripped, e.g. for logging. */
-function withLogin(url: string, login: { username: string; password: string } | undefined): string {
+/**
+ * Device logins on the embedded broker (DEVICE_CREDENTIALS_FILE) and the
+ * engine's own login there: given (MQTT_PASSWORD, for cluster workers) or
+ * made here for this process and never logged.
+ */
+function brokerCredentials(config: Config): BrokerCredentials | undefined {
+  if (!config.deviceCredentialsFile) return undefined
+  const devices = loadDeviceCredentials(config.deviceCredentialsFile)
+  const password = config.mqttPassword ?? randomBytes(24).toString('base64url')
+  return { devices, internal: { username: config.mqttUsername, password } }
+}
+
+/** The URL with any login stripped, for logging. */
+function withoutLogin(url: string): string {
+  if (!url) return url
   const u = new URL(url)
-  u.username = login ? encodeURIComponent(login.username) : ''
-  u.password = login ? encodeURIComponent(login.password) : ''
+  u.username = ''
+  u.password = ''
   return u.toString().replace(/\/$/, '')
 }

@@ -186,8 +186,7 @@ describe('OpenAPI, metrics, readiness', () => {
   it('exposes Prometheus metrics after real ingest', async () => {
     // A worker that reports its commit timing, as the engine wires it.
     await p.worker.stop()
-    const worker = p.newWorker({ onCommit: metrics.observeCommit })
-    await worker.start()
+    const worker = await p.newWorker({ onCommit: metrics.observeCommit })
     const stats = p.worker.stats
     p.worker = worker
     expect(stats.applied).toBe(0)

@@ -32,11 +32,9 @@ describe('several workers on one Redis', () => {
       }
     })()
 
-    const second = p.newWorker()
-    await second.start()
+    const second = await p.newWorker()
     await balanced([p.worker, second])
-    const third = p.newWorker()
-    await third.start()
+    const third = await p.newWorker()
     await balanced([p.worker, second, third])
     await second.stop()
     await balanced([p.worker, third])

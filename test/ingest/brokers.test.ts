@@ -135,8 +135,7 @@ describe('aedes (embedded broker) -> ingestor -> worker', () => {
       [...BAD.map(([topic, , code]) => [topic, code, 'mqtt']), ['devices/counter/ae-1/inc/extra', 'TWIN_ERR_BAD_TOPIC', 'mqtt']].sort(),
     )
 
-    const worker = p.newWorker()
-    await worker.start()
+    const worker = await p.newWorker()
     for (const id of ids) {
       const twin = await counterOf(id, N)
       expect(twin.context, id).toMatchObject({ count: N, lastSeq: N, gaps: 0, dupes: 0 })

@@ -1,8 +1,8 @@
-import mqtt from 'mqtt'
 import { ChangeBus } from '../../src/feed/changeBus.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
 import { Ingestor } from '../../src/ingest/ingestor.ts'
 import { Drivers } from '../../src/core/drivers.ts'
+import { startWorkerRole, type WorkerRole } from '../../src/roles/workerRole.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import { ensureShardCount } from '../../src/store/clusterMeta.ts'
 import type { Keys } from '../../src/store/keys.ts'
@@ -23,49 +23,48 @@ export interface Pipeline {
   changes: TwinView[]
   derived: DerivedEvent[]
   worker: Worker
-  /** present when started with `mqttUrl`: relays outboxes (derived events, rule feeds, commands) */
+  /** present when started with `mqttUrl`: relays the first worker's outboxes (derived events, rule feeds, commands) */
   relay?: OutboxRelay
   shards: number
   /** the next `inc` of counter `id` (seq 1, 2, … per counter), through the real ingest */
   inc(id: string): Promise<unknown>
-  /** starts another worker on the same data (e.g. after stopping the first) */
-  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }>): Worker
+  /** starts another worker role on the same data (e.g. after stopping the first), with its own relay when `mqttUrl` was given */
+  newWorker(overrides?: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }>): Promise<Worker>
   stop(): Promise<void>
 }
 
-/** Ingestor + worker + store on a real Redis, under a fresh key prefix. */
+/** Ingestor + worker role (worker and relay, as the engine wires them) + store on a real Redis, under a fresh key prefix. */
 export async function startPipeline(
   options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry; mqttUrl?: string } = {},
 ): Promise<Pipeline> {
   const { redis, keys, prefix } = freshRedis()
   const shards = await ensureShardCount(redis, keys, options.shards ?? 8)
   const registry = options.registry ?? (await fixtureRegistry())
+  const drivers = new Drivers(registry)
   const bus = new ChangeBus()
   const changes: TwinView[] = []
   const derived: DerivedEvent[] = []
   bus.onChange((v) => changes.push(v))
   bus.onDerived((d) => derived.push(d))
   const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: 4096, deadLetterMaxLen: 1000, log: silentLog })
-  const workers: Worker[] = []
+  const roles: WorkerRole[] = []
   const seqs = new Map<string, number>()
-  const publisher = options.mqttUrl ? await mqtt.connectAsync(options.mqttUrl, { reconnectPeriod: 100 }) : undefined
-  const relay = publisher && new OutboxRelay(redis, keys, publisher, silentLog, { shards, outboxMaxLen: 10_000 })
-  const newWorker = (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
-    const w = new Worker({
-      redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log: silentLog, shards,
-      batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
-      historyLength: 10, deadLetterMaxLen: 1000, onCommit: overrides.onCommit,
-      onOutbox: relay && ((shard) => relay.notify(shard)),
-      onAcquire: relay && ((shard) => relay.resume(shard)),
-      onRelease: relay && ((shard) => relay.forget(shard)),
+  const newWorker = async (overrides: Partial<{ cacheSize: number; leaseTtlMs: number; onCommit: (seconds: number, shards: number) => void }> = {}) => {
+    const role = await startWorkerRole({
+      redis, keys, drivers, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
+      settings: {
+        batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
+        historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 10_000, webhookConcurrency: 1,
+      },
+      mqtt: options.mqttUrl ? { url: options.mqttUrl, options: { reconnectPeriod: 100 } } : undefined,
+      onCommit: overrides.onCommit,
     })
-    workers.push(w)
-    return w
+    roles.push(role)
+    return role.worker
   }
-  const worker = newWorker()
-  await worker.start()
+  const worker = await newWorker()
   return {
-    redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, relay, shards, newWorker,
+    redis, keys, prefix, registry, ingestor, bus, changes, derived, worker, relay: roles[0]!.relay, shards, newWorker,
     inc: (id) => {
       const seq = (seqs.get(id) ?? 0) + 1
       seqs.set(id, seq)
@@ -73,9 +72,7 @@ export async function startPipeline(
     },
     store: new TwinStore(redis, keys, shards),
     async stop() {
-      for (const w of workers) await w.stop().catch(() => undefined)
-      await relay?.stop()
-      await publisher?.endAsync(true)
+      for (const role of roles) await role.stop().catch(() => undefined)
       await dropPrefix(redis, prefix)
       await redis.quit()
     },

@@ -68,8 +68,7 @@ describe('worker: inbox -> twins -> atomic commit', () => {
     await p.worker.stop() // releases the leases; the timer lives only in Redis now
     const shard = shardOf(twinKey('counter', 't'), p.shards)
     expect(await p.redis.zcard(p.keys.shard(shard).timers)).toBe(1)
-    const second = p.newWorker()
-    await second.start()
+    const second = await p.newWorker()
     const rung = await waitFor('timer fired', async () => {
       const t = await p.store.get('counter', 't')
       return t && (t.context as { rings: number }).rings > 0 ? t : null
