@@ -1,4 +1,3 @@
-import type { WsStats } from '../api/ws/hub.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { IngestStats } from '../ingest/ingestor.ts'
 import type { WorkerStats } from '../worker/worker.ts'
@@ -24,11 +23,22 @@ export interface ClusterFigures {
   deadLettersByReason: Record<string, number>
 }
 
+/** The WebSocket figures metrics read (the API's WsStats has them). */
+export interface WsFigures {
+  connections: number
+  conflations: number
+  droppedEvents: number
+  closedSlow: number
+  closedFlooding: number
+  closedNoPong: number
+  rateLimited: number
+}
+
 export interface MetricsSources {
   ingest?: () => IngestStats
   worker?: () => { stats: WorkerStats; activeTwins: number; ownedShards: number }
   cluster?: () => Promise<ClusterFigures>
-  ws?: () => WsStats
+  ws?: () => WsFigures
 }
 
 export const CLUSTER_CACHE_MS = 5000

@@ -7,9 +7,9 @@ import { Frames } from '../../feed/serialise.ts'
 import type { TwinStore } from '../../store/twinStore.ts'
 import { TagResolver } from './filter.ts'
 import { wsDefaults, type WsOptions } from './options.ts'
-import type { Outbox, OutboxEvents } from './sendQueue.ts'
+import type { SendQueue, SendQueueEvents } from './sendQueue.ts'
 import { RecentChanges } from './recentChanges.ts'
-import { WsSession } from './session.ts'
+import { WsSession, type SessionDeps } from './session.ts'
 
 /** How often sockets that conflate (or whose snapshot waits) are checked for draining. */
 const DRAIN_CHECK_MS = 25
@@ -51,18 +51,18 @@ export class WsHub {
   readonly now = (): number => Date.now()
   /** open sessions (tests terminate their sockets to simulate dropped connections) */
   readonly sessions = new Set<WsSession>()
-  private readonly watched = new Set<Outbox>()
+  private readonly watched = new Set<SendQueue>()
   private readonly offs: Array<() => void> = []
   private readonly heartbeat: NodeJS.Timeout
   private drain: NodeJS.Timeout | null = null
-  /** incremented by sessions and outboxes */
+  /** incremented by sessions and their send queues */
   readonly counters = { accepted: 0, conflations: 0, droppedEvents: 0, closedSlow: 0, closedFlooding: 0, closedNoPong: 0, rateLimited: 0, repeatedChanges: 0 }
   private peakBuffered = 0
   private peakHeld = 0
 
-  readonly outboxEvents: OutboxEvents = {
-    watch: (outbox) => {
-      this.watched.add(outbox)
+  readonly queueEvents: SendQueueEvents = {
+    watch: (queue) => {
+      this.watched.add(queue)
       this.drain ??= setInterval(() => this.checkDrain(), DRAIN_CHECK_MS)
     },
     conflationStarted: () => this.counters.conflations++,
@@ -70,17 +70,29 @@ export class WsHub {
     closedSlow: () => this.counters.closedSlow++,
   }
 
+  private readonly sessionDeps: SessionDeps
+
   constructor(
-    readonly registry: TwinRegistry,
-    readonly store: TwinStore,
+    registry: TwinRegistry,
+    store: TwinStore,
     bus: ChangeBus,
-    readonly log: Logger,
+    log: Logger,
     options: Partial<WsOptions> = {},
   ) {
     this.options = { ...wsDefaults, ...options }
     const o = this.options
     this.recent = new RecentChanges({ perTwin: o.resumeRevs, maxTwins: o.resumeTwins, maxBytes: o.resumeBytes })
     this.tags = new TagResolver(registry)
+    this.sessionDeps = {
+      options: this.options,
+      now: this.now,
+      log,
+      counters: this.counters,
+      queueEvents: this.queueEvents,
+      requireActor: (type) => registry.requireActor(type),
+      initialState: { store, tags: this.tags, recent: this.recent },
+      closed: (session) => this.remove(session),
+    }
     // The buffer first: a session resuming right now must find the change there.
     // A repeated notice (rev already sent) goes no further: a rev never goes back.
     this.offs.push(bus.onChange((view) => {
@@ -104,14 +116,14 @@ export class WsHub {
     let peakBuffered = this.peakBuffered
     let peakHeld = this.peakHeld
     for (const s of this.sessions) {
-      peakBuffered = Math.max(peakBuffered, s.outbox.peakBuffered)
-      peakHeld = Math.max(peakHeld, s.outbox.peakHeld)
+      peakBuffered = Math.max(peakBuffered, s.queue.peakBuffered)
+      peakHeld = Math.max(peakHeld, s.queue.peakHeld)
     }
     return { connections: this.sessions.size, ...this.counters, peakBufferedBytes: peakBuffered, peakConflatedTwins: peakHeld, resumeTwins: this.recent.twins, resumeBytes: this.recent.bytes }
   }
 
   accept(socket: WebSocket): WsSession {
-    const session = new WsSession(socket, this)
+    const session = new WsSession(socket, this.sessionDeps)
     this.counters.accepted++
     this.sessions.add(session)
     return session
@@ -120,9 +132,9 @@ export class WsHub {
   /** A session ended: keep its peaks for the stats. */
   remove(session: WsSession): void {
     if (!this.sessions.delete(session)) return
-    this.peakBuffered = Math.max(this.peakBuffered, session.outbox.peakBuffered)
-    this.peakHeld = Math.max(this.peakHeld, session.outbox.peakHeld)
-    this.watched.delete(session.outbox)
+    this.peakBuffered = Math.max(this.peakBuffered, session.queue.peakBuffered)
+    this.peakHeld = Math.max(this.peakHeld, session.queue.peakHeld)
+    this.watched.delete(session.queue)
   }
 
   /** Ping frames + one heartbeat message for all; a socket silent for 2 intervals is terminated. */
@@ -136,14 +148,14 @@ export class WsHub {
         continue
       }
       s.socket.ping()
-      s.outbox.write(frame)
+      s.queue.write(frame)
     }
   }
 
   private checkDrain(): void {
-    for (const outbox of this.watched) {
-      outbox.check()
-      if (!outbox.needsCheck) this.watched.delete(outbox)
+    for (const queue of this.watched) {
+      queue.check()
+      if (!queue.needsCheck) this.watched.delete(queue)
     }
     if (this.watched.size === 0 && this.drain) {
       clearInterval(this.drain)

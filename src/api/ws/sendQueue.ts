@@ -26,7 +26,7 @@ export function prefixesFor(id: string): Prefixes {
 
 export type ChangeKind = 'change' | 'conflated' | 'leave'
 
-export interface OutboxLimits {
+export interface SendLimits {
   highWaterBytes: number
   lowWaterBytes: number
   maxBufferedBytes: number
@@ -35,10 +35,10 @@ export interface OutboxLimits {
   maxHeld: number
 }
 
-/** What an outbox reports to the hub's counters. */
-export interface OutboxEvents {
+/** What a send queue reports to the hub's counters. */
+export interface SendQueueEvents {
   /** starts needing `check()` calls (conflating, or someone waits for it to drain) */
-  watch(outbox: Outbox): void
+  watch(queue: SendQueue): void
   conflationStarted(): void
   eventsDropped(n: number): void
   closedSlow(): void
@@ -66,7 +66,7 @@ interface Held {
  * Change and event frames come from the fan-out's `Frames` (serialise.ts):
  * encoded once per change and prefix, shared by every socket.
  */
-export class Outbox {
+export class SendQueue {
   private held = new Map<string, Held>()
   private dropped = new Map<string, number>()
   private conflatingSince: number | null = null
@@ -79,8 +79,8 @@ export class Outbox {
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly limits: OutboxLimits,
-    private readonly events: OutboxEvents,
+    private readonly limits: SendLimits,
+    private readonly events: SendQueueEvents,
     private readonly now: () => number,
   ) {}
 

@@ -1,16 +1,16 @@
 import type { WebSocket } from 'ws'
 import { CloseCodes, PROTOCOL_VERSION, type SubscribeMessage } from '../../client/protocol.ts'
 import { TwinError, type ErrorCode } from '../../errors.ts'
-import { Frames, toJsonBytes, type FramePrefix } from '../../feed/serialise.ts'
+import type { Logger } from 'pino'
+import { Frames } from '../../feed/serialise.ts'
 import { compileFilter, type TwinFilter } from './filter.ts'
-import type { WsHub } from './hub.ts'
-import { Outbox, prefixesFor, type Prefixes } from './sendQueue.ts'
+import { sendInitialState, type InitialStateSource } from './initialState.ts'
+import type { WsOptions } from './options.ts'
+import { prefixesFor, SendQueue, type Prefixes, type SendQueueEvents } from './sendQueue.ts'
 import { RateLimiter } from './rateLimiter.ts'
 import { LIMITS, parseClientMessage } from './schemas.ts'
 import type { DerivedEvent, TwinView } from '../../model/record.ts'
 
-/** Twins per snapshot page (and per store read). */
-const SNAPSHOT_PAGE = 500
 /** Subscriptions of one socket reading their initial state at once; more wait their turn (each read holds a page of views). */
 const CONCURRENT_READS = 4
 
@@ -29,14 +29,30 @@ interface Subscription {
   ended: boolean
 }
 
+/** What a session needs from the API process, and nothing more. */
+export interface SessionDeps {
+  options: Pick<WsOptions, 'heartbeatMs' | 'rateLimit' | 'rateBurst' | 'floodCloseMs' | 'highWaterBytes' | 'maxBufferedBytes' | 'slowCloseMs' | 'maxHeld'>
+  now(): number
+  log: Logger
+  /** the counters a session increments itself */
+  counters: { closedFlooding: number; rateLimited: number }
+  /** where its send queue reports */
+  queueEvents: SendQueueEvents
+  /** refuses a subscription to a type that is neither a twin type nor a rule (TWIN_ERR_UNKNOWN_TYPE) */
+  requireActor(type: unknown): void
+  initialState: InitialStateSource
+  /** the session ended */
+  closed(session: WsSession): void
+}
+
 /**
  * One WebSocket connection speaking protocol v1 (docs/protocol.md). The hub
  * feeds it change notices and derived events; it filters them per
- * subscription and hands them to its Outbox, which owns slow-consumer
+ * subscription and hands them to its SendQueue, which owns slow-consumer
  * handling.
  */
 export class WsSession {
-  readonly outbox: Outbox
+  readonly queue: SendQueue
   private readonly subs = new Map<string, Subscription>()
   private readonly limiter: RateLimiter
   private nextId = 1
@@ -53,18 +69,18 @@ export class WsSession {
 
   constructor(
     readonly socket: WebSocket,
-    private readonly hub: WsHub,
+    private readonly deps: SessionDeps,
   ) {
-    const o = hub.options
-    const now = hub.now()
+    const o = deps.options
+    const now = deps.now()
     this.lastSeen = now
     this.limiter = new RateLimiter(o.rateLimit, o.rateBurst, o.floodCloseMs, now)
-    this.outbox = new Outbox(socket, { highWaterBytes: o.highWaterBytes, lowWaterBytes: Math.floor(o.highWaterBytes / 4), maxBufferedBytes: o.maxBufferedBytes, slowCloseMs: o.slowCloseMs, maxHeld: o.maxHeld }, hub.outboxEvents, hub.now)
+    this.queue = new SendQueue(socket, { highWaterBytes: o.highWaterBytes, lowWaterBytes: Math.floor(o.highWaterBytes / 4), maxBufferedBytes: o.maxBufferedBytes, slowCloseMs: o.slowCloseMs, maxHeld: o.maxHeld }, deps.queueEvents, deps.now)
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
-    socket.on('pong', () => (this.lastSeen = hub.now()))
+    socket.on('pong', () => (this.lastSeen = deps.now()))
     socket.on('close', () => this.dispose())
     socket.on('error', () => this.dispose())
-    this.send({ op: 'welcome', protocol: PROTOCOL_VERSION, heartbeatMs: o.heartbeatMs, limits: { rate: o.rateLimit, burst: o.rateBurst, subscriptions: LIMITS.subscriptions, ids: LIMITS.ids, messageBytes: LIMITS.messageBytes } })
+    this.welcome()
   }
 
   get subscriptions(): number {
@@ -76,13 +92,18 @@ export class WsSession {
     this.closed = true
     for (const sub of this.subs.values()) sub.ended = true
     this.subs.clear()
-    this.outbox.dispose()
+    this.queue.dispose()
     for (const next of this.readQueue.splice(0)) next()
-    this.hub.remove(this)
+    this.deps.closed(this)
   }
 
   private send(message: Record<string, unknown>): void {
-    this.outbox.write(JSON.stringify(message))
+    this.queue.write(JSON.stringify(message))
+  }
+
+  private welcome(): void {
+    const o = this.deps.options
+    this.send({ op: 'welcome', protocol: PROTOCOL_VERSION, heartbeatMs: o.heartbeatMs, limits: { rate: o.rateLimit, burst: o.rateBurst, subscriptions: LIMITS.subscriptions, ids: LIMITS.ids, messageBytes: LIMITS.messageBytes } })
   }
 
   private error(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
@@ -91,22 +112,22 @@ export class WsSession {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
-    const now = this.hub.now()
+    const now = this.deps.now()
     this.lastSeen = now
     const admission = this.limiter.take(now)
     if (admission === 'flood') {
-      this.hub.counters.closedFlooding++
-      this.socket.close(CloseCodes.FLOODING, `flooding: ${this.hub.options.rateLimit * 10}+ messages/s for ${this.hub.options.floodCloseMs} ms`)
+      this.deps.counters.closedFlooding++
+      this.socket.close(CloseCodes.FLOODING, `flooding: ${this.deps.options.rateLimit * 10}+ messages/s for ${this.deps.options.floodCloseMs} ms`)
       this.dispose()
       return
     }
     if (admission === 'limited') {
-      this.hub.counters.rateLimited++
+      this.deps.counters.rateLimited++
       this.refusedSinceError++
       // One error a second at most: answering every dropped message would amplify the flood.
       if (now - this.lastRateError >= 1000) {
         this.lastRateError = now
-        const o = this.hub.options
+        const o = this.deps.options
         this.error('TWIN_ERR_RATE_LIMITED', `over ${o.rateLimit} messages/s (burst ${o.rateBurst}): dropping messages (${this.refusedSinceError} since the last notice, at most one a second); send less often`)
         this.refusedSinceError = 0
       }
@@ -118,12 +139,12 @@ export class WsSession {
       const msg = parseClientMessage(data.toString())
       if (msg.op === 'subscribe' || msg.op === 'unsubscribe') ref = msg.id ? { sub: msg.id } : {}
       if (msg.op === 'ping') this.send(msg.ref === undefined ? { op: 'pong' } : { op: 'pong', ref: msg.ref })
-      else if (msg.op === 'hello') this.send({ op: 'welcome', protocol: PROTOCOL_VERSION, heartbeatMs: this.hub.options.heartbeatMs, limits: { rate: this.hub.options.rateLimit, burst: this.hub.options.rateBurst, subscriptions: LIMITS.subscriptions, ids: LIMITS.ids, messageBytes: LIMITS.messageBytes } })
+      else if (msg.op === 'hello') this.welcome()
       else if (msg.op === 'subscribe') this.subscribe(msg)
       else this.unsubscribe(msg.id)
     } catch (err) {
       if (!(err instanceof TwinError)) {
-        this.hub.log.error({ err }, 'WebSocket message failed')
+        this.deps.log.error({ err }, 'WebSocket message failed')
         this.error('TWIN_ERR_INTERNAL', 'the message could not be handled; the server log has the details', ref)
         return
       }
@@ -133,7 +154,7 @@ export class WsSession {
 
   private subscribe(msg: SubscribeMessage): void {
     const bad = (why: string) => new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `subscribe: ${why}`)
-    this.hub.registry.requireActor(msg.type)
+    this.deps.requireActor(msg.type)
     const filter = compileFilter(msg)
     const changes = msg.changes !== false
     if (!changes && filter.dynamic) throw bad('changes: false (events only) cannot use state, tags or where: those filter on state')
@@ -163,7 +184,7 @@ export class WsSession {
     this.readInitialState(sub, msg.since ?? null).catch((err: Error) => {
       if (sub.ended) return
       this.subs.delete(id)
-      this.hub.log.warn({ err }, 'WebSocket subscribe failed')
+      this.deps.log.warn({ err }, 'WebSocket subscribe failed')
       this.error('TWIN_ERR_INTERNAL', `subscribe failed (${err.message}); try again`, { sub: id })
     })
   }
@@ -182,72 +203,13 @@ export class WsSession {
   }
 
   /**
-   * Current state first, then live changes. With `since` (resume), a twin the
-   * client holds at its current rev is skipped, one it holds at an older rev
-   * gets the missed changes from the resume buffer or a gap notice and its
-   * state. Changes arriving meanwhile are held (latest per twin) and sent
-   * after `subscribed`, skipping what was already sent, so a rev never goes back.
-   * Replayed changes wait for the socket to drain like snapshot pages do (one
-   * page can replay 500 twins × WS_RESUME_REVS changes).
+   * Current state first (initialState.ts), then live changes. Changes
+   * arriving meanwhile are held (latest per twin) and sent after
+   * `subscribed`, skipping what was already sent, so a rev never goes back.
    */
   private async sendInitialState(sub: Subscription, since: Record<string, number> | null): Promise<void> {
-    const { filter } = sub
-    const hub = this.hub
-    let count = 0
-    const resumed = { unchanged: 0, replayed: 0, gaps: 0 }
-    const page = async (views: TwinView[]) => {
-      const state: TwinView[] = []
-      // (prefix, JSON) pairs, framed as they are written: the JSON is the resume buffer's, not a copy.
-      const after: Array<[FramePrefix, Buffer]> = []
-      for (const view of views) {
-        hub.tags.attach(view)
-        const known = since && Object.hasOwn(since, view.id) ? since[view.id]! : undefined
-        if (!filter.matches(view)) {
-          // The client holds a twin that left the filter while it was away.
-          if (known !== undefined) after.push([sub.p.leave, toJsonBytes(view)])
-          continue
-        }
-        count++
-        sub.members?.add(view.id)
-        sub.sent!.set(view.id, view.rev)
-        if (known === undefined) state.push(view)
-        else if (known === view.rev) resumed.unchanged++
-        else {
-          const missed = known < view.rev ? hub.recent.between(view.type, view.id, known, view.rev) : null
-          if (missed) {
-            resumed.replayed++
-            for (const m of missed) after.push([sub.p.change, m.json])
-          } else {
-            resumed.gaps++
-            this.send({ op: 'gap', sub: sub.p.id, id: view.id, from: known, to: view.rev })
-            state.push(view)
-          }
-        }
-      }
-      if (state.length) this.send({ op: 'snapshot', sub: sub.p.id, twins: state })
-      await this.outbox.writeAll(after)
-    }
-    if (filter.ids) {
-      const ids = [...filter.ids]
-      for (let i = 0; i < ids.length && !sub.ended; i += SNAPSHOT_PAGE) {
-        await this.outbox.writable()
-        const views = await hub.store.getMany(filter.type, ids.slice(i, i + SNAPSHOT_PAGE))
-        if (!sub.ended) await page(views)
-      }
-    } else {
-      let cursor: string | undefined
-      do {
-        await this.outbox.writable()
-        if (sub.ended) return
-        // Resuming, twins that left the state are read too: the client gets `match: false` for them.
-        const state = !since && filter.states?.length === 1 ? filter.states[0] : undefined
-        const result = await hub.store.list({ type: filter.type, state, limit: SNAPSHOT_PAGE, cursor })
-        if (sub.ended) return
-        await page(result.twins)
-        if (sub.ended) return
-        cursor = result.next
-      } while (cursor)
-    }
+    const target = { p: sub.p, filter: sub.filter, members: sub.members, sent: sub.sent!, get ended() { return sub.ended } }
+    const { count, resumed } = await sendInitialState(target, since, this.deps.initialState, this.queue, (m) => this.send(m))
     if (sub.ended) return
     this.send(since ? { op: 'subscribed', sub: sub.p.id, count, resumed } : { op: 'subscribed', sub: sub.p.id, count })
     const held = sub.pending!
@@ -267,7 +229,7 @@ export class WsSession {
     if (!sub) throw new TwinError('TWIN_ERR_WS_BAD_MESSAGE', `unsubscribe: no subscription ${JSON.stringify(id)}`)
     sub.ended = true
     this.subs.delete(id)
-    this.outbox.forget(id)
+    this.queue.forget(id)
     this.send({ op: 'unsubscribed', sub: id })
   }
 
@@ -284,11 +246,11 @@ export class WsSession {
     if (sub.members) {
       if (sub.filter.matches(view)) sub.members.add(view.id)
       else {
-        if (sub.members.delete(view.id)) this.outbox.change(sub.p, view, 'leave', frames)
+        if (sub.members.delete(view.id)) this.queue.change(sub.p, view, 'leave', frames)
         return
       }
     }
-    this.outbox.change(sub.p, view, conflated ? 'conflated' : 'change', frames)
+    this.queue.change(sub.p, view, conflated ? 'conflated' : 'change', frames)
   }
 
   onDerived(event: DerivedEvent, frames: Frames): void {
@@ -296,7 +258,7 @@ export class WsSession {
       if (!sub.events || !sub.filter.covers(event.type, event.twinId)) continue
       if (sub.events !== 'all' && !sub.events.has(event.name)) continue
       if (sub.members && !sub.members.has(event.twinId)) continue
-      this.outbox.event(sub.p, frames)
+      this.queue.event(sub.p, frames)
     }
   }
 }
