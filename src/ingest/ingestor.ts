@@ -7,7 +7,7 @@ import { TwinError } from '../errors.ts'
 import { deadLetterFields, keptPayload } from '../store/deadLetters.ts'
 import { type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import { parsePayload, truncate, validateEvent } from './validate.ts'
+import { parsePayload, truncate, validateEvent } from '../definitions/validate.ts'
 import { EVENT_PATTERN, shardOf, twinKey, ID_PATTERN } from '../model/ids.ts'
 import type { CommandRequestPayload } from '../model/commands.ts'
 

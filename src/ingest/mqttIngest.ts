@@ -48,58 +48,21 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600, receiveMaximum: 1000 } } : {}),
   }
   const client = mqtt.connect(o.url, options)
-  // Writes whose PUBACK mqtt.js has asked to send, by packet id.
-  const held = new Map<number, { write: Promise<void>; connection: number }>()
-  // Writes still on their way to Redis or whose PUBACK is not written yet: close() waits for them.
-  const inflight = new Set<Promise<void>>()
-  // Bumped on every disconnect: a PUBACK belongs to the connection its message came on.
-  // One for a torn-down connection is dropped, since the broker redelivers that message.
-  let connection = 0
+  const gate = new PubackGate(client, o.log)
   let closing = false
-  // Messages that arrived while closing: their PUBACK is swallowed so the broker keeps them.
-  const unacked = new Set<number>()
-  client.on('close', () => connection++)
-
-  const internal = client as unknown as { _sendPacket: SendPacket }
-  const send = internal._sendPacket.bind(client)
-  internal._sendPacket = (packet, cb, ...rest) => {
-    if (packet.cmd === 'puback' && packet.messageId !== undefined && unacked.delete(packet.messageId)) {
-      cb?.()
-      return
-    }
-    const entry = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined
-    if (!entry) return send(packet, cb, ...rest)
-    held.delete(packet.messageId!)
-    cb?.()
-    const acked = entry.write.then(
-      () =>
-        new Promise<void>((resolve) => {
-          if (entry.connection !== connection) return resolve()
-          send(packet, () => resolve())
-        }),
-      (err: Error) => {
-        // Redis refused or is down: no PUBACK. Drop the connection so the
-        // broker redelivers everything unacknowledged after reconnecting.
-        o.log.error({ err }, 'ingest write failed; reconnecting to the broker for redelivery')
-        client.stream?.destroy()
-      },
-    )
-    inflight.add(acked)
-    void acked.finally(() => inflight.delete(acked))
-  }
   const partition = o.partition ?? { index: 0, count: 1 }
   client.handleMessage = (packet, callback) => {
     // While closing, take nothing new: without a PUBACK the broker keeps it for
     // the next session. The callback still runs, so mqtt.js keeps parsing and
     // the connection can end cleanly.
     if (closing) {
-      if (packet.messageId !== undefined) unacked.add(packet.messageId)
+      if (packet.messageId !== undefined) gate.swallow(packet.messageId)
       return callback()
     }
     // Another ingest process owns this device: acknowledge and leave it to that one.
     if (partition.count > 1 && o.ingestor.partitionOf(packet.topic, partition.count) !== partition.index) return callback()
     const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
-    if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, { write, connection })
+    if (packet.qos > 0 && packet.messageId !== undefined) gate.hold(packet.messageId, write)
     else write.catch((err: Error) => o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost'))
     callback()
   }
@@ -123,9 +86,80 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
       closing = true
       // Bounded: a PUBACK that never gets written (connection gone) must not hang shutdown;
       // the broker then redelivers that message.
-      const deadline = Date.now() + 10_000
-      while (inflight.size && Date.now() < deadline) await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, 100))])
+      await gate.drain(10_000)
       await client.endAsync()
     },
+  }
+}
+
+/**
+ * Holds each QoS 1 PUBACK back until its message's write to Redis is
+ * acknowledged, by intercepting mqtt.js's packet writer: mqtt.js asks for
+ * the PUBACK as soon as handleMessage calls back, which it does at once so
+ * that parsing goes on and the ingestor can batch.
+ */
+class PubackGate {
+  /** writes whose PUBACK mqtt.js has asked to send, by packet id */
+  private readonly held = new Map<number, { write: Promise<void>; connection: number }>()
+  /** writes still on their way to Redis, or whose PUBACK is not written yet */
+  private readonly inflight = new Set<Promise<void>>()
+  /** messages that arrived while closing: their PUBACK is swallowed so the broker keeps them */
+  private readonly unacked = new Set<number>()
+  /**
+   * Bumped on every disconnect: a PUBACK belongs to the connection its message
+   * came on. One for a torn-down connection is dropped, since the broker
+   * redelivers that message.
+   */
+  private connection = 0
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly log: Logger,
+  ) {
+    client.on('close', () => this.connection++)
+    const internal = client as unknown as { _sendPacket: SendPacket }
+    const send = internal._sendPacket.bind(client)
+    internal._sendPacket = (packet, cb, ...rest) => {
+      if (packet.cmd !== 'puback' || packet.messageId === undefined) return send(packet, cb, ...rest)
+      if (this.unacked.delete(packet.messageId)) {
+        cb?.()
+        return
+      }
+      const entry = this.held.get(packet.messageId)
+      if (!entry) return send(packet, cb, ...rest)
+      this.held.delete(packet.messageId)
+      cb?.()
+      this.release(entry, () => new Promise<void>((resolve) => send(packet, () => resolve())))
+    }
+  }
+
+  /** The PUBACK of this message waits for `write`. */
+  hold(messageId: number, write: Promise<void>): void {
+    this.held.set(messageId, { write, connection: this.connection })
+  }
+
+  /** This message gets no PUBACK (the broker keeps it). */
+  swallow(messageId: number): void {
+    this.unacked.add(messageId)
+  }
+
+  /** Waits for the writes in flight and their PUBACKs, at most `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.inflight.size && Date.now() < deadline) await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 100))])
+  }
+
+  private release(entry: { write: Promise<void>; connection: number }, puback: () => Promise<void>): void {
+    const acked = entry.write.then(
+      () => (entry.connection === this.connection ? puback() : undefined),
+      (err: Error) => {
+        // Redis refused or is down: no PUBACK. Drop the connection so the
+        // broker redelivers everything unacknowledged after reconnecting.
+        this.log.error({ err }, 'ingest write failed; reconnecting to the broker for redelivery')
+        this.client.stream?.destroy()
+      },
+    )
+    this.inflight.add(acked)
+    void acked.finally(() => this.inflight.delete(acked))
   }
 }

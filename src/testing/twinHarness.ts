@@ -1,7 +1,7 @@
 import type { EventObject, StateValue } from 'xstate'
 import { VirtualClock } from '../clock.ts'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
-import { validateEvent } from '../ingest/validate.ts'
+import { validateEvent } from '../definitions/validate.ts'
 import type { CommandEmit } from '../definitions/commands.ts'
 import { fireTimer, stepTwin } from '../core/engineSteps.ts'
 import { TwinDriver, type StepResult } from '../core/twinDriver.ts'

@@ -1,5 +1,5 @@
-import type { TwinDefinition } from '../definitions/defineTwin.ts'
-import { schemaErrorText } from '../definitions/schema.ts'
+import type { TwinDefinition } from './defineTwin.ts'
+import { schemaErrorText } from './schema.ts'
 import { TwinError } from '../errors.ts'
 import { ID_PATTERN } from '../model/ids.ts'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TwinError } from '../../src/errors.ts'
-import { parsePayload, truncate, validateEvent } from '../../src/ingest/validate.ts'
+import { parsePayload, truncate, validateEvent } from '../../src/definitions/validate.ts'
 import counter from '../fixtures/twins/counter.ts'
 import { thrown } from '../support/thrown.ts'
 import { ID_PATTERN } from '../../src/model/ids.ts'
