@@ -18,8 +18,8 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { createActor, type Actor, type AnyStateMachine } from 'xstate'
 import { settings } from '../../src/config.ts'
 import { loadTwinRegistry } from '../../src/definitions/registry.ts'
-import { startEmbeddedBroker } from '../../src/embedded/broker.ts'
 import { parsePayload, validateEvent } from '../../src/definitions/validate.ts'
+import { startEmbeddedBroker } from '../../src/embedded/broker.ts'
 
 const HOST = '127.0.0.1'
 // Same limits as the engine (src/config.ts, src/api/ws/schemas.ts LIMITS, src/api/ws/options.ts), so both refuse the same input.

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
+import { shardRange } from '../../src/model/ids.ts'
 import { Keys } from '../../src/store/keys.ts'
 import { newHistogram, runGenerators } from '../lib/generatorPool.ts'
 import { ProcSampler } from '../lib/procStats.ts'
@@ -7,7 +8,6 @@ import { percentilesOf } from '../lib/report.ts'
 import { LOAD_TWINS, report, simPlan, type ScenarioOptions } from '../lib/scenario.ts'
 import { engineTarget } from '../lib/targets.ts'
 import type { LoadReport, Sample } from '../lib/types.ts'
-import { shardRange } from '../../src/model/ids.ts'
 
 const BACKGROUND_DELAY_MS = 3_600_000
 

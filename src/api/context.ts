@@ -1,13 +1,13 @@
+import type { ApiAuth } from './auth.ts'
+import type { WsOptions } from './ws/options.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import type { Webhook } from '../effects/webhookConfig.ts'
+import type { ChangeBus } from '../feed/changeBus.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import type { ChangeBus } from '../feed/changeBus.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { TwinStore } from '../store/twinStore.ts'
-import type { ApiAuth } from './auth.ts'
-import type { WsOptions } from './ws/options.ts'
 
 /** What the HTTP and WebSocket handlers need from the engine. */
 export interface ApiContext {

@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import { TwinError } from '../errors.ts'
-
 import type { ApiContext } from './context.ts'
 import { checkedLimit, errors, twinParams, twinView } from './schemas.ts'
 import { statechartOf, statechartSchema } from './statechart.ts'
 import { MAX_WHERE, parseWhere } from './twinQuery.ts'
-import { type HistoryEntry, toView } from '../model/record.ts'
+import { TwinError } from '../errors.ts'
 import { twinKey } from '../model/ids.ts'
+import { type HistoryEntry, toView } from '../model/record.ts'
 
 const MAX_PAGE = 1000
 const MAX_HISTORY = 1000

@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander'
+import { runLocalCluster } from './localCluster.ts'
 import { loadConfig, settings, type Config } from '../config.ts'
 import { startDemoFleet } from '../demo/demoFleet.ts'
-import { startEngine } from '../roles/engine.ts'
 import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
-import { runLocalCluster } from './localCluster.ts'
+import { startEngine } from '../roles/engine.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 

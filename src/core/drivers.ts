@@ -1,5 +1,5 @@
-import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinDriver } from './twinDriver.ts'
+import type { TwinRegistry } from '../definitions/registry.ts'
 
 /** One pure step driver per twin type and rule of a registry, made once. */
 export class Drivers {

@@ -1,8 +1,8 @@
+import type { StepResult, TwinDriver } from './twinDriver.ts'
 import { TwinError } from '../errors.ts'
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_NAMES, MAX_COMMAND_TIMEOUT_MS, type CommandMessage, type CommandRequestPayload } from '../model/commands.ts'
 import { COMMAND, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
 import type { CommandState, LiveTwin, TwinRecord } from '../model/record.ts'
-import type { StepResult, TwinDriver } from './twinDriver.ts'
 
 /**
  * The steps the engine takes itself, for every twin type, without its

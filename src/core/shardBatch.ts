@@ -1,12 +1,12 @@
+import type { Drivers } from './drivers.ts'
+import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
+import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
+import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import type { DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
 import { eventTime, splitTimerMember, streamIdAfter, timerMember, twinKey } from '../model/ids.ts'
 import { toView, type DerivedEvent, type LiveTwin, type TwinRecord, type TwinView } from '../model/record.ts'
-import type { Drivers } from './drivers.ts'
-import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
-import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
-import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 
 export interface ShardBatchInput {
   registry: TwinRegistry

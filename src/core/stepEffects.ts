@@ -1,4 +1,6 @@
 import type { EventObject } from 'xstate'
+import type { EngineStepResult } from './engineSteps.ts'
+import { routeStep, sameValue } from './ruleRouting.ts'
 import type { RuleSourceTwin } from '../definitions/defineRule.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import type { ErrorCode } from '../errors.ts'
@@ -7,8 +9,6 @@ import { COMMAND, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
 import type { DeadLetterWrite, OutboxEntry } from '../model/entries.ts'
 import { EVENT_PATTERN, ID_PATTERN, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent, HistoryEntry, TwinRecord } from '../model/record.ts'
-import type { EngineStepResult } from './engineSteps.ts'
-import { routeStep, sameValue } from './ruleRouting.ts'
 
 /**
  * What an applied step writes besides its twin's record, as pure functions

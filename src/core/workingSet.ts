@@ -1,8 +1,8 @@
+import type { Drivers } from './drivers.ts'
+import type { StepResult, TwinDriver } from './twinDriver.ts'
 import { TwinError } from '../errors.ts'
 import { splitTimerMember, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { LiveTwin, TwinRecord } from '../model/record.ts'
-import type { Drivers } from './drivers.ts'
-import type { StepResult, TwinDriver } from './twinDriver.ts'
 
 /** A twin as one batch sees it. */
 export interface Working {

@@ -1,8 +1,8 @@
 import type { AnyStateMachine, StateValue } from 'xstate'
+import type { TwinDefinition } from './defineTwin.ts'
 import { TwinError } from '../errors.ts'
-import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../model/topics.ts'
-import { type TwinDefinition } from './defineTwin.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../model/topics.ts'
 
 /** What a rule's `groupBy` and input filters see of a source twin, after the step that fed the rule. */
 export interface RuleSourceTwin {

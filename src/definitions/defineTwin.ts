@@ -1,10 +1,10 @@
-import type { AnyStateMachine } from 'xstate'
 import type { ValidateFunction } from 'ajv'
+import type { AnyStateMachine } from 'xstate'
+import { compileSchema, type JsonSchema } from './schema.ts'
 import { TwinError } from '../errors.ts'
-import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
 import { EVENT_PATTERN, TYPE_PATTERN } from '../model/ids.ts'
-import { compileSchema, type JsonSchema } from './schema.ts'
+import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
 
 export type { JsonSchema }
 

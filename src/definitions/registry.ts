@@ -2,10 +2,10 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { StateValue } from 'xstate'
+import { ruleAsTwin, type RuleDefinition, type RuleInput } from './defineRule.ts'
+import type { TwinDefinition } from './defineTwin.ts'
 import { TwinError } from '../errors.ts'
 import type { TopicMatch, TopicTemplate } from '../model/topics.ts'
-import type { TwinDefinition } from './defineTwin.ts'
-import { ruleAsTwin, type RuleDefinition, type RuleInput } from './defineRule.ts'
 
 /** A rule input, indexed by its source type: where a source twin's changes and events go. */
 export interface RuleRoute {

@@ -1,5 +1,4 @@
 import { Ajv, type ValidateFunction } from 'ajv'
-
 import type { JsonSchema } from '../model/engineEvents.ts'
 
 export type { JsonSchema }

@@ -1,7 +1,7 @@
-import type { Config } from '../config.ts'
-import type { Engine } from '../roles/engine.ts'
 import { DEVICE_TYPES } from './devices.ts'
 import { startFleet, type Fleet } from './fleet.ts'
+import type { Config } from '../config.ts'
+import type { Engine } from '../roles/engine.ts'
 
 /**
  * The demo fleet of `twin start` (DEMO, on by default): simulated devices of

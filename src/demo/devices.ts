@@ -1,9 +1,9 @@
-import { TwinError } from '../errors.ts'
 import { ChargerDevice } from './chargerDevice.ts'
 import type { CommandReply } from './commandWire.ts'
 import type { SimulatedDevice } from './device.ts'
 import { ElevatorDevice } from './elevatorDevice.ts'
 import { MeterDevice } from './meterDevice.ts'
+import { TwinError } from '../errors.ts'
 
 const FACTORIES: Record<string, (id: string, random: () => number) => SimulatedDevice> = {
   elevator: (id, random) => new ElevatorDevice(id, random),

@@ -1,12 +1,12 @@
 import { Worker as BullWorker } from 'bullmq'
 import type { Logger } from 'pino'
-import type { DerivedSink } from '../worker/outboxRelay.ts'
-import type { Keys } from '../store/keys.ts'
-import type { RedisClient } from '../store/redis.ts'
 import { bullConnection } from './bullConnection.ts'
 import { webhookProcessor } from './deliverWebhook.ts'
 import type { Webhook } from './webhookConfig.ts'
 import { openWebhookQueue, WEBHOOK_QUEUE, webhookBackoff, webhookSink, type WebhookJob, type WebhookQueue } from './webhookQueue.ts'
+import type { Keys } from '../store/keys.ts'
+import type { RedisClient } from '../store/redis.ts'
+import type { DerivedSink } from '../worker/outboxRelay.ts'
 
 export interface WebhookEffects {
   /** for the outbox relay: enqueues the deliveries of a batch of derived events */

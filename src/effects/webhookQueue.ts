@@ -1,9 +1,9 @@
 import { Queue, type BackoffStrategy, type Job, type JobsOptions } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
-import type { DerivedSink } from '../worker/outboxRelay.ts'
-import type { Keys } from '../store/keys.ts'
 import { redactUrl, type Webhook } from './webhookConfig.ts'
 import type { DerivedEvent } from '../model/record.ts'
+import type { Keys } from '../store/keys.ts'
+import type { DerivedSink } from '../worker/outboxRelay.ts'
 
 /** The one BullMQ queue of webhook deliveries (ADR 0008). */
 export const WEBHOOK_QUEUE = 'webhooks'

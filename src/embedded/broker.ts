@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net'
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
-import { sha256 } from '../secrets.ts'
-import { TwinError } from '../errors.ts'
 import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
+import { TwinError } from '../errors.ts'
+import { sha256 } from '../secrets.ts'
 
 /**
  * Sees every PUBLISH a client sends before the broker acknowledges it. Return

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { sha256 } from '../secrets.ts'
 import { TwinError } from '../errors.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
+import { sha256 } from '../secrets.ts'
 
 /**
  * Device logins of the embedded broker (DEVICE_CREDENTIALS_FILE, docs/http.md):

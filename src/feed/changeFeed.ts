@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
-import type { Keys } from '../store/keys.ts'
-import { duplicateRedis, type RedisClient } from '../store/redis.ts'
 import type { ChangeBus } from './changeBus.ts'
 import { toJson } from './serialise.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
+import type { Keys } from '../store/keys.ts'
+import { duplicateRedis, type RedisClient } from '../store/redis.ts'
 
 /**
  * Carries change notices and derived events from workers to every API process

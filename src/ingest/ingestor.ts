@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { COMMAND } from '../model/engineEvents.ts'
-import { inboxFields } from '../store/inboxStream.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
-import { TwinError } from '../errors.ts'
-import { deadLetterFields, keptPayload } from '../store/deadLetters.ts'
-import { type Keys } from '../store/keys.ts'
-import type { RedisClient } from '../store/redis.ts'
 import { parsePayload, truncate, validateEvent } from '../definitions/validate.ts'
-import { EVENT_PATTERN, shardOf, twinKey, ID_PATTERN } from '../model/ids.ts'
+import { TwinError } from '../errors.ts'
 import type { CommandRequestPayload } from '../model/commands.ts'
+import { COMMAND } from '../model/engineEvents.ts'
+import { EVENT_PATTERN, ID_PATTERN, shardOf, twinKey } from '../model/ids.ts'
+import { deadLetterFields, keptPayload } from '../store/deadLetters.ts'
+import { inboxFields } from '../store/inboxStream.ts'
+import type { Keys } from '../store/keys.ts'
+import type { RedisClient } from '../store/redis.ts'
 
 export interface IngestOptions {
   redis: RedisClient

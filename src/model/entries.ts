@@ -1,6 +1,6 @@
-import type { ErrorCode } from '../errors.ts'
 import type { CommandMessage } from './commands.ts'
 import type { DerivedEvent, TwinRecord } from './record.ts'
+import type { ErrorCode } from '../errors.ts'
 
 /**
  * What flows through a shard: the entries its inbox holds, the timers that

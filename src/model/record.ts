@@ -1,6 +1,6 @@
 import type { AnyMachineSnapshot, EventObject, StateValue } from 'xstate'
-import type { Twin, TwinEvent } from '../client/protocol.ts'
 import { splitTwinKey } from './ids.ts'
+import type { Twin, TwinEvent } from '../client/protocol.ts'
 
 /**
  * A twin as the engine keeps it: one record per twin (and rule actor), stored

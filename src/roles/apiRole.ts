@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { WorkerRole } from './workerRole.ts'
 import { buildApi } from '../api/app.ts'
 import type { ApiAuth } from '../api/auth.ts'
 import type { Config } from '../config.ts'
@@ -15,7 +16,6 @@ import { notReadyReasons, type Link } from '../observability/readiness.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { TwinStore } from '../store/twinStore.ts'
-import type { WorkerRole } from './workerRole.ts'
 
 export type ApiSettings = Pick<Config,
   | 'httpPort' | 'httpHost' | 'maxPayloadBytes' | 'leaseTtlMs' | 'rateLimitMax' | 'rateLimitWindowMs'

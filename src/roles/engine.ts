@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { startApiRole } from './apiRole.ts'
+import { startIngestRole } from './ingestRole.ts'
+import { startWorkerRole } from './workerRole.ts'
 import { loadApiAuth } from '../api/auth.ts'
 import { systemClock, type Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -16,9 +19,6 @@ import { ensureShardCount } from '../store/clusterMeta.ts'
 import { Keys } from '../store/keys.ts'
 import { connectRedis } from '../store/redis.ts'
 import type { Worker } from '../worker/worker.ts'
-import { startApiRole } from './apiRole.ts'
-import { startIngestRole } from './ingestRole.ts'
-import { startWorkerRole } from './workerRole.ts'
 
 export interface Engine {
   readonly config: Config

@@ -4,15 +4,15 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Drivers } from '../core/drivers.ts'
-import { startWebhookEffects, type WebhookEffects } from '../effects/webhookEffects.ts'
 import type { Webhook } from '../effects/webhookConfig.ts'
+import { startWebhookEffects, type WebhookEffects } from '../effects/webhookEffects.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import { ChangeFeedPublisher } from '../feed/changeFeed.ts'
+import type { Link } from '../observability/readiness.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { OutboxRelay } from '../worker/outboxRelay.ts'
 import { Worker, type WorkerStats } from '../worker/worker.ts'
-import type { Link } from '../observability/readiness.ts'
 
 export type WorkerSettings = Pick<Config, 'batchSize' | 'cacheSize' | 'leaseTtlMs' | 'historyLength' | 'deadLetterMaxLen' | 'outboxMaxLen' | 'webhookConcurrency'>
 

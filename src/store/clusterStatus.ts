@@ -1,4 +1,4 @@
-import { type Keys } from './keys.ts'
+import type { Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
 import { shardRange } from '../model/ids.ts'
 

@@ -1,9 +1,9 @@
-import type { ShardWrites } from '../model/entries.ts'
 import { deadLetterFields } from './deadLetters.ts'
 import type { ShardKeys } from './keys.ts'
 import { outboxFields } from './outboxStream.ts'
 import type { RedisClient } from './redis.ts'
 import { encodeRecord } from './twinRecords.ts'
+import type { ShardWrites } from '../model/entries.ts'
 
 /** One shard batch's writes, with the epoch that fences them. */
 export interface ShardCommit extends ShardWrites {

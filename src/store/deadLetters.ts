@@ -1,9 +1,9 @@
-import type { ErrorCode } from '../errors.ts'
-import type { DeadLetterWrite } from '../model/entries.ts'
-import { shardRange } from '../model/ids.ts'
 import type { Keys } from './keys.ts'
 import { byName } from './outboxStream.ts'
 import type { RedisClient } from './redis.ts'
+import type { ErrorCode } from '../errors.ts'
+import type { DeadLetterWrite } from '../model/entries.ts'
+import { shardRange } from '../model/ids.ts'
 
 /** A refused input, as listed by `GET /dead-letters`. */
 export interface DeadLetter {

@@ -1,6 +1,6 @@
-import type { DueTimer } from '../model/entries.ts'
 import type { ShardKeys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
+import type { DueTimer } from '../model/entries.ts'
 
 /**
  * A shard's timer set (keys.ts `timers`): members `type/id|timerId`

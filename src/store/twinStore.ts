@@ -1,10 +1,9 @@
-import { TwinError } from '../errors.ts'
 import { matchesState, type StateValue } from 'xstate'
-
-import { type Keys } from './keys.ts'
+import type { Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
-import { type TwinRecord, toView, type TwinView } from '../model/record.ts'
+import { TwinError } from '../errors.ts'
 import { shardOf, twinKey } from '../model/ids.ts'
+import { type TwinRecord, toView, type TwinView } from '../model/record.ts'
 
 export interface TwinPage {
   twins: TwinView[]

@@ -1,10 +1,10 @@
 import type { EventObject, StateValue } from 'xstate'
 import { VirtualClock } from '../clock.ts'
-import type { TwinDefinition } from '../definitions/defineTwin.ts'
-import { validateEvent } from '../definitions/validate.ts'
-import type { CommandEmit } from '../definitions/commands.ts'
 import { fireTimer, stepTwin } from '../core/engineSteps.ts'
 import { TwinDriver, type StepResult } from '../core/twinDriver.ts'
+import type { CommandEmit } from '../definitions/commands.ts'
+import type { TwinDefinition } from '../definitions/defineTwin.ts'
+import { validateEvent } from '../definitions/validate.ts'
 import type { CommandMessage } from '../model/commands.ts'
 import type { CommandState, LiveTwin } from '../model/record.ts'
 

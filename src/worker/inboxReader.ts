@@ -1,7 +1,7 @@
+import type { InboxEntry } from '../model/entries.ts'
 import { decodeInboxEntries } from '../store/inboxStream.ts'
 import type { ShardKeys } from '../store/keys.ts'
 import { duplicateRedis, isCluster, type RedisClient } from '../store/redis.ts'
-import type { InboxEntry } from '../model/entries.ts'
 
 export interface InboxCursor {
   keys: ShardKeys

@@ -2,12 +2,12 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadTwinRegistry } from '../../src/definitions/registry.ts'
-import { Metrics } from '../../src/observability/metrics.ts'
+import { shardOf, twinKey } from '../../src/model/ids.ts'
 import { readClusterFigures } from '../../src/observability/clusterFigures.ts'
+import { Metrics } from '../../src/observability/metrics.ts'
 import { startApi, WsClient } from '../support/api.ts'
 import { ROOT, waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { shardOf, twinKey } from '../../src/model/ids.ts'
 
 let p: Pipeline
 let app: FastifyInstance

@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify'
-import { assign, setup } from 'xstate'
 import { afterEach, describe, expect, it } from 'vitest'
+import { assign, setup } from 'xstate'
 import type { WsHub } from '../../src/api/ws/hub.ts'
 import type { WsOptions } from '../../src/api/ws/options.ts'
 import { RecentChanges } from '../../src/api/ws/recentChanges.ts'
 import { defineTwin } from '../../src/definitions/defineTwin.ts'
 import { TwinRegistry } from '../../src/definitions/registry.ts'
+import type { TwinView } from '../../src/model/record.ts'
 import counter from '../fixtures/twins/counter.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
 import { closeProbes, openProbe, startWsApi } from '../support/wsApi.ts'
-import type { TwinView } from '../../src/model/record.ts'
 
 /** A twin whose state is `n` copies of a string: large views from small device payloads. */
 const fat = defineTwin({

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Worker } from '../../src/worker/worker.ts'
 import { readClusterStatus } from '../../src/store/clusterStatus.ts'
+import type { Worker } from '../../src/worker/worker.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
 

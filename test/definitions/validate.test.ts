@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { TwinError } from '../../src/errors.ts'
 import { parsePayload, truncate, validateEvent } from '../../src/definitions/validate.ts'
+import { TwinError } from '../../src/errors.ts'
+import { ID_PATTERN } from '../../src/model/ids.ts'
 import counter from '../fixtures/twins/counter.ts'
 import { thrown } from '../support/thrown.ts'
-import { ID_PATTERN } from '../../src/model/ids.ts'
 
 describe('parsePayload', () => {
   it('parses a JSON object from a Buffer or a string', () => {

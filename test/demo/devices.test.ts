@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { TwinDefinition } from '../../src/definitions/defineTwin.ts'
-import { isTwinError } from '../../src/errors.ts'
 import { createDevice, DEVICE_TYPES, type DeviceMessage } from '../../src/demo/devices.ts'
+import { isTwinError } from '../../src/errors.ts'
 import { createTwinHarness, type TwinHarness } from '../../src/testing/twinHarness.ts'
 import charger from '../../twins/charger.ts'
 import elevator from '../../twins/elevator.ts'

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { startReceiver } from './httpReceiver.ts'
 import { loadConfig } from '../../src/config.ts'
 import { startEngine, type Engine } from '../../src/roles/engine.ts'
 import { connectRedis } from '../../src/store/redis.ts'
 import type { RedisClient } from '../../src/store/redis.ts'
 import { dropPrefix, FIXTURE_TWINS, redisEnv, silentLog, waitFor } from '../support/env.ts'
-import { startReceiver } from './httpReceiver.ts'
 
 const cleanups: Array<() => Promise<unknown> | void> = []
 afterEach(async () => {

@@ -1,18 +1,17 @@
 import { createServer } from 'node:http'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startWebhookEffects, type WebhookEffects } from '../../src/effects/webhookEffects.ts'
+import { startReceiver } from './httpReceiver.ts'
 import { parseWebhooks } from '../../src/effects/webhookConfig.ts'
+import { startWebhookEffects, type WebhookEffects } from '../../src/effects/webhookEffects.ts'
 import { MAX_RETRY_DELAY_MS, webhookJobId } from '../../src/effects/webhookQueue.ts'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
+import { shardOf, twinKey } from '../../src/model/ids.ts'
+import type { DerivedEvent } from '../../src/model/record.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
-
 import { startApi } from '../support/api.ts'
 import { freePort, silentLog, waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { startReceiver } from './httpReceiver.ts'
-import type { DerivedEvent } from '../../src/model/record.ts'
-import { shardOf, twinKey } from '../../src/model/ids.ts'
 
 let p: Pipeline | undefined
 let broker: EmbeddedBroker | undefined

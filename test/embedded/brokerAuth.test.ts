@@ -1,9 +1,9 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sha256 } from '../../src/secrets.ts'
 import { startEmbeddedBroker, type EmbeddedBroker, type RefusalReason } from '../../src/embedded/broker.ts'
 import { parseDeviceCredentials } from '../../src/embedded/deviceCredentials.ts'
 import { parseTopicTemplate } from '../../src/model/topics.ts'
+import { sha256 } from '../../src/secrets.ts'
 import { waitFor } from '../support/env.ts'
 import { thrown } from '../support/thrown.ts'
 

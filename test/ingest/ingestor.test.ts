@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TwinError } from '../../src/errors.ts'
+import { shardOf, twinKey } from '../../src/model/ids.ts'
 import { countDeadLetters, listDeadLetters, type DeadLetter } from '../../src/store/deadLetters.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { shardOf, twinKey } from '../../src/model/ids.ts'
 
 let p: Pipeline
 afterEach(async () => p?.stop())

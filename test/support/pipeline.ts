@@ -1,16 +1,16 @@
-import { ChangeBus } from '../../src/feed/changeBus.ts'
-import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
-import { Ingestor } from '../../src/ingest/ingestor.ts'
+import { dropPrefix, fixtureRegistry, freshRedis, silentLog } from './env.ts'
 import { Drivers } from '../../src/core/drivers.ts'
+import type { TwinRegistry } from '../../src/definitions/registry.ts'
+import { ChangeBus } from '../../src/feed/changeBus.ts'
+import { Ingestor } from '../../src/ingest/ingestor.ts'
+import type { DerivedEvent, TwinView } from '../../src/model/record.ts'
 import { startWorkerRole, type WorkerRole } from '../../src/roles/workerRole.ts'
-import { Worker } from '../../src/worker/worker.ts'
 import { ensureShardCount } from '../../src/store/clusterMeta.ts'
 import type { Keys } from '../../src/store/keys.ts'
 import type { RedisClient } from '../../src/store/redis.ts'
 import { TwinStore } from '../../src/store/twinStore.ts'
-import type { TwinRegistry } from '../../src/definitions/registry.ts'
-import { dropPrefix, fixtureRegistry, freshRedis, silentLog } from './env.ts'
-import type { DerivedEvent, TwinView } from '../../src/model/record.ts'
+import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
+import { Worker } from '../../src/worker/worker.ts'
 
 export interface Pipeline {
   redis: RedisClient

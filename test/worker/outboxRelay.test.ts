@@ -1,10 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
+import { shardOf, twinKey } from '../../src/model/ids.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
 import { silentLog, waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { shardOf, twinKey } from '../../src/model/ids.ts'
 
 let p: Pipeline
 let broker: EmbeddedBroker

@@ -1,14 +1,13 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
-
+import { shardOf, twinKey } from '../../src/model/ids.ts'
+import type { TwinRecord } from '../../src/model/record.ts'
+import { isCommandTopic } from '../../src/model/topics.ts'
+import { byName } from '../../src/store/outboxStream.ts'
 import { TOTAL_LIMIT } from '../fixtures/rules/counterTotal.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { isCommandTopic } from '../../src/model/topics.ts'
-import type { TwinRecord } from '../../src/model/record.ts'
-import { shardOf, twinKey } from '../../src/model/ids.ts'
-import { byName } from '../../src/store/outboxStream.ts'
 
 /**
  * Rules, commands and attributes through the real runtime: ingest -> worker ->

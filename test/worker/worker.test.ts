@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { listDeadLetters } from '../../src/store/deadLetters.ts'
-import { startPipeline, type Pipeline } from '../support/pipeline.ts'
-import { waitFor } from '../support/env.ts'
 import { twinKey, shardOf } from '../../src/model/ids.ts'
+import { listDeadLetters } from '../../src/store/deadLetters.ts'
+import { waitFor } from '../support/env.ts'
+import { startPipeline, type Pipeline } from '../support/pipeline.ts'
 
 let p: Pipeline
 afterEach(async () => p?.stop())

@@ -1,7 +1,6 @@
 import { matchesState, type StateValue } from 'xstate'
 import type { SubscribeMessage, Where } from '../../client/protocol.ts'
 import type { TwinRegistry } from '../../definitions/registry.ts'
-
 import type { TwinView } from '../../model/record.ts'
 
 /**

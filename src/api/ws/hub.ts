@@ -1,15 +1,15 @@
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
+import { TagResolver } from './filter.ts'
+import { wsDefaults, type WsOptions } from './options.ts'
+import { RecentChanges } from './recentChanges.ts'
+import type { SendQueue, SendQueueEvents } from './sendQueue.ts'
+import { WsSession, type SessionDeps } from './session.ts'
 import { CloseCodes } from '../../client/protocol.ts'
 import type { TwinRegistry } from '../../definitions/registry.ts'
 import type { ChangeBus } from '../../feed/changeBus.ts'
 import { Frames } from '../../feed/serialise.ts'
 import type { TwinStore } from '../../store/twinStore.ts'
-import { TagResolver } from './filter.ts'
-import { wsDefaults, type WsOptions } from './options.ts'
-import type { SendQueue, SendQueueEvents } from './sendQueue.ts'
-import { RecentChanges } from './recentChanges.ts'
-import { WsSession, type SessionDeps } from './session.ts'
 
 /** How often sockets that conflate (or whose snapshot waits) are checked for draining. */
 const DRAIN_CHECK_MS = 25

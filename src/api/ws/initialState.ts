@@ -1,9 +1,9 @@
-import type { TwinView } from '../../model/record.ts'
-import { toJsonBytes, type FramePrefix } from '../../feed/serialise.ts'
-import type { TwinPage, ListOptions } from '../../store/twinStore.ts'
 import type { TwinFilter } from './filter.ts'
 import type { RecentChanges } from './recentChanges.ts'
 import type { Prefixes, SendQueue } from './sendQueue.ts'
+import { toJsonBytes, type FramePrefix } from '../../feed/serialise.ts'
+import type { TwinView } from '../../model/record.ts'
+import type { TwinPage, ListOptions } from '../../store/twinStore.ts'
 
 /** Twins per snapshot page (and per store read). */
 export const SNAPSHOT_PAGE = 500
