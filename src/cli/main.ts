@@ -4,6 +4,7 @@ import { startEngine } from '../engine.ts'
 import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
 import { runLocalCluster } from './localCluster.ts'
+import { addImportCommand } from './iotEventsImport.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 
@@ -64,6 +65,8 @@ cluster.action(async (options: { workers: string }) => {
   await runLocalCluster(config, workers, createLogger(config.logLevel, 'twin-cluster'))
   process.exit(0)
 })
+
+addImportCommand(program)
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
