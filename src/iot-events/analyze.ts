@@ -167,7 +167,7 @@ function typeMixes(exprs: PlacedExpr[], warn: Warn): void {
         const types = assigned.get(ref.name)
         const litType = family(typeOf(lit, new Map()))
         if (types && types.size > 0 && ![...types].map(family).includes(litType)) {
-          warn('type-mix', p.segments, `$variable.${ref.name} holds ${article([...types].join('/'))}, compared here with a ${litType} (${p.expr.kind === 'binary' ? 'no coercion: never equal' : 'never equal'})`, node.start)
+          warn('type-mix', p.segments, `$variable.${ref.name} holds ${article([...types].join('/'))}, compared here with ${article(litType)}: no coercion, they are never equal`, ref.start)
         }
       }
     })
