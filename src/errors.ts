@@ -31,6 +31,8 @@ export const ErrorCodes = {
   TWIN_ERR_DEFINITION: 'a twin definition is invalid',
   TWIN_ERR_CONFIG: 'a setting is invalid',
   TWIN_ERR_SHARD_COUNT: 'SHARDS differs from the shard count stored in Redis',
+  TWIN_ERR_IOT_MODEL: 'an AWS IoT Events detector model or input cannot be imported',
+  TWIN_ERR_IOT_EXPRESSION: 'an AWS IoT Events expression does not parse or uses what IoT Events did not have',
   // Runtime.
   TWIN_ERR_STALE_EPOCH: 'a commit was refused because another worker owns the shard now',
   TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',

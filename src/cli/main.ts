@@ -5,6 +5,7 @@ import { startDemoFleet } from '../demo/demoFleet.ts'
 import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
 import { startEngine } from '../roles/engine.ts'
+import { addImportCommand } from './iotEventsImport.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 
@@ -70,6 +71,8 @@ cluster.action(async (options: { workers: string }) => {
   await runLocalCluster(config, workers, createLogger(config.logLevel, 'twin-cluster'))
   process.exit(0)
 })
+
+addImportCommand(program)
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())

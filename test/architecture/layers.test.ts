@@ -16,6 +16,7 @@ export const LAYERS: ReadonlyArray<{ name: string; path: string }> = [
   { name: 'model', path: '^src/model/' },
   { name: 'config', path: '^src/config\\.ts$' },
   { name: 'definitions', path: '^src/definitions/' },
+  { name: 'iot-events', path: '^src/iot-events/' },
   { name: 'core', path: '^src/core/' },
   { name: 'testing', path: '^src/testing/' },
   { name: 'public', path: '^src/public/' },
@@ -49,7 +50,7 @@ const PUBLIC_ONLY: IForbiddenRuleType = {
   name: 'definitions-import-public-entries-only',
   severity: 'error',
   from: { path: '^(twins|rules)/' },
-  to: { pathNot: ['^(twins|rules)/', '^node_modules/xstate/', '^twin-engine/(define|testing)$'], dependencyTypesNot: ['core'] },
+  to: { pathNot: ['^(twins|rules)/', '^node_modules/xstate/', '^twin-engine/(define|testing|iot-events)$'], dependencyTypesNot: ['core'] },
 }
 
 const NO_CIRCLES: IForbiddenRuleType = { name: 'no-circular', severity: 'error', from: { pathNot: '^node_modules/' }, to: { circular: true } }
