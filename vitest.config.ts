@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 /**
- * Two projects over the same tests: `standalone` runs everything against one
+ * `core` runs the pure core's unit tests with no servers at all. Two projects
+ * over the same tests: `standalone` runs everything else against one
  * real redis-server; `cluster` runs the suites that touch Redis semantics
  * (runtime, scale-out, API, multi-process chaos, the webhook queue) against a local 3-master
  * Redis Cluster. Every test uses its own key prefix.
@@ -16,7 +17,9 @@ const shared = {
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: 'standalone', include: ['test/**/*.test.ts'] } },
+      // The pure core: no Redis, no broker, no global setup.
+      { test: { name: 'core', include: ['test/core/**/*.test.ts'], pool: 'forks' } },
+      { test: { ...shared, name: 'standalone', include: ['test/**/*.test.ts'], exclude: ['test/core/**'] } },
       {
         test: {
           ...shared,
