@@ -28,3 +28,10 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
     },
   }
 }
+
+/** Tests serve the real build: made by `npm ci` (prepare); built here when missing (a checkout without install). */
+export async function ensureConsoleBuilt(): Promise<void> {
+  const { CONSOLE_DIR, buildConsole } = await import('../../src/console/build.ts')
+  const { existsSync } = await import('node:fs')
+  if (!existsSync(join(CONSOLE_DIR, 'index.html'))) await buildConsole()
+}

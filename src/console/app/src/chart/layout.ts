@@ -46,8 +46,8 @@ export interface ChartLayout {
   rootInternal: Array<[number, string]>
 }
 
-const CHAR = 7
-const SMALL_CHAR = 6.1
+const CHAR = 8.2
+const SMALL_CHAR = 6.8
 const LINE = 14
 /** ELK is most of the console's code: loaded on the first twin page, not with the overview. */
 let elk: Promise<{ layout(graph: ElkNode): Promise<ElkNode> }> | null = null
