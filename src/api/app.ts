@@ -7,13 +7,16 @@ import type { Logger } from 'pino'
 import { TwinError } from '../errors.ts'
 import { presentedToken, type Principal, type Scope } from './auth.ts'
 import { commandRoutes } from './commandRoutes.ts'
+import { consoleRoutes } from './consoleRoutes.ts'
 import type { ApiContext } from './context.ts'
 import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
 import { opsRoutes } from './opsRoutes.ts'
+import { sessionRoutes } from './sessionRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
 import { WsHub } from './ws/hub.ts'
 import { LIMITS } from './ws/schemas.ts'
+import { WsTickets } from './wsTickets.ts'
 
 
 /** What a route needs: a scope, or `public` (health, readiness, the OpenAPI document). */
@@ -55,12 +58,16 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
     reply.status(404).send({ error: { code: 'TWIN_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` } })
   })
   app.decorateRequest('principal', null)
+  const tickets = new WsTickets(ctx.redis, ctx.keys)
 
   // 1. Who is it (never refuses): the rate limit keys on it, the log names it.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    const query = request.routeOptions.url === '/ws' ? (request.query as Record<string, unknown>)?.token : undefined
-    request.principal = ctx.auth.identify(presentedToken(request.headers.authorization, query))
+    const query = request.routeOptions.url === '/ws' ? (request.query as Record<string, unknown> | undefined) : undefined
+    // A WebSocket ticket (POST /ws-ticket) stands for the token that asked for it, once.
+    request.principal = typeof query?.ticket === 'string' && ctx.auth.mode === 'tokens' && request.headers.authorization === undefined
+      ? await tickets.redeem(query.ticket)
+      : ctx.auth.identify(presentedToken(request.headers.authorization, query?.token))
     if (request.principal) request.log = request.log.child({ token: request.principal.name })
   })
   // Errors are logged by the error handler; everything else at debug, with request id and token name.
@@ -90,7 +97,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   await app.register(swagger, {
     openapi: {
       info: { title: 'twin-engine', version: '0.1.0', description: 'Digital twins over HTTP: docs/http.md. WebSocket protocol at GET /ws: docs/protocol.md.' },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API token (API_TOKENS / API_TOKENS_FILE); WebSocket: also ?token=' } } },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API token (API_TOKENS / API_TOKENS_FILE); WebSocket: also ?ticket= (POST /ws-ticket) or ?token=' } } },
     },
     transform: ({ schema, url, route }) => {
       const need: RouteAccess = route.config?.scope ?? 'admin'
@@ -110,7 +117,9 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   effectsRoutes(app, ctx)
   commandRoutes(app, ctx)
-  app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { token: { type: 'string', description: 'API token, for clients that cannot set headers' } } } } }, (socket) => {
+  sessionRoutes(app, ctx, tickets)
+  await consoleRoutes(app, log.child({ component: 'console' }))
+  app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { ticket: { type: 'string', description: 'single-use ticket from POST /ws-ticket (browsers: keeps the token out of the address)' }, token: { type: 'string', description: 'API token, for clients that cannot set headers (prefer ticket)' } } } } }, (socket) => {
     hub.accept(socket)
   })
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger())
@@ -121,9 +130,12 @@ function authorize(request: FastifyRequest, need: Scope): void {
   const principal = request.principal
   const what = `${request.method} ${request.routeOptions.url}`
   if (!principal) {
-    const how = request.routeOptions.url === '/ws' ? 'Authorization: Bearer <token> or ?token=<token>' : 'Authorization: Bearer <token>'
-    const query = request.routeOptions.url === '/ws' ? (request.query as Record<string, unknown>)?.token : undefined
-    const why = presentedToken(request.headers.authorization, query) === undefined
+    const how = request.routeOptions.url === '/ws' ? 'Authorization: Bearer <token>, ?ticket=<ticket from POST /ws-ticket> or ?token=<token>' : 'Authorization: Bearer <token>'
+    const query = request.routeOptions.url === '/ws' ? (request.query as Record<string, unknown> | undefined) : undefined
+    if (typeof query?.ticket === 'string' && request.headers.authorization === undefined) {
+      throw new TwinError('TWIN_ERR_UNAUTHORIZED', `${what}: the WebSocket ticket is not valid (unknown, older than 30 s, or already used); get a new one with POST /ws-ticket`)
+    }
+    const why = presentedToken(request.headers.authorization, query?.token) === undefined
       ? request.headers.authorization === undefined ? 'no API token' : 'the Authorization header is not "Bearer <token>"'
       : 'the API token is not valid'
     throw new TwinError('TWIN_ERR_UNAUTHORIZED', `${what}: ${why}; send ${how} with a token that has scope "${need}"`)

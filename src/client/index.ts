@@ -43,8 +43,11 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: any) => WebSocketLike
 
 export interface ConnectOptions {
-  /** the API's WebSocket URL, e.g. ws://localhost:8080/ws */
-  url: string
+  /**
+   * the API's WebSocket URL, e.g. ws://localhost:8080/ws; or a function called before every connection
+   * attempt, e.g. to fetch a single-use ticket (`POST /ws-ticket`) and return `…/ws?ticket=…`
+   */
+  url: string | (() => string | Promise<string>)
   /** sent as `?token=` (browsers cannot set headers) and, with a non-browser WebSocket, as `Authorization: Bearer` */
   token?: string
   /** default: globalThis.WebSocket */
@@ -204,13 +207,23 @@ export function connect(options: ConnectOptions): TwinClient {
     options.onStatus?.('closed', { code, reason })
     if (closed) return
     const delay = Math.min(maxDelay, minDelay * 2 ** attempt++) * (0.5 + Math.random() / 2)
-    reconnectTimer = setTimeout(open, delay)
+    reconnectTimer = setTimeout(() => void open(), delay)
   }
 
-  const open = () => {
+  const open = async () => {
     if (closed) return
     options.onStatus?.('connecting')
-    const url = options.token ? `${options.url}${options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(options.token)}` : options.url
+    let base: string
+    try {
+      base = typeof options.url === 'function' ? await options.url() : options.url
+    } catch (err) {
+      // Treated as a failed connection: reported, then retried with backoff.
+      socket = { readyState: 3 } as WebSocketLike
+      disconnected(socket, 1006, (err as Error).message ?? String(err))
+      return
+    }
+    if (closed) return
+    const url = options.token ? `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(options.token)}` : base
     // A WebSocket passed in (ws, undici) can also carry the header; the browser's cannot.
     const browserNative = Ctor === (globalThis as { WebSocket?: unknown }).WebSocket
     const ws = options.token && !browserNative ? new Ctor(url, undefined, { headers: { Authorization: `Bearer ${options.token}` } }) : new Ctor(url)
@@ -312,7 +325,7 @@ export function connect(options: ConnectOptions): TwinClient {
     }
   }
 
-  open()
+  void open()
 
   return {
     subscribe(filter, handlers = {}) {

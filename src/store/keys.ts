@@ -67,6 +67,11 @@ export class Keys {
     return `${this.prefix}tw:cluster`
   }
 
+  /** string with TTL: a single-use WebSocket ticket (src/api/wsTickets.ts), by the SHA-256 of the ticket */
+  wsTicket(sha256Hex: string): string {
+    return `${this.prefix}tw:wsticket:${sha256Hex}`
+  }
+
   /**
    * BullMQ `prefix` of the side-effect queues (src/effects): their keys are
    * `<this>:<queue>:…`. The hash tag keeps one queue in one Redis Cluster slot,

@@ -22,7 +22,7 @@ afterAll(async () => {
 })
 
 const segment = fc.oneof(
-  fc.constantFrom('twins', 'counter', 'toaster', 'events', 'history', 'twin-types', 'dead-letters', 'effects', 'failed', 'retry', 'cluster', 'health', 'ready', 'metrics', 'openapi.json', '..', '%00', '%ff', '%2F', '', 'a'.repeat(300)),
+  fc.constantFrom('twins', 'counter', 'toaster', 'events', 'history', 'twin-types', 'dead-letters', 'effects', 'failed', 'retry', 'cluster', 'health', 'ready', 'metrics', 'openapi.json', 'ui', 'assets', 'whoami', 'ws-ticket', '..', '%00', '%ff', '%2F', '', 'a'.repeat(300)),
   fc.string({ maxLength: 20 }).map(encodeURIComponent),
 )
 const path = fc.array(segment, { minLength: 1, maxLength: 5 }).map((s) => `/${s.join('/')}`)

@@ -29,6 +29,7 @@ export const LAYERS: ReadonlyArray<{ name: string; path: string }> = [
   { name: 'effects', path: '^src/effects/' },
   { name: 'consumer', path: '^src/consumer/' },
   { name: 'observability', path: '^src/observability/' },
+  { name: 'console', path: '^src/console/' },
   { name: 'api', path: '^src/api/' },
   { name: 'roles', path: '^src/roles/' },
   { name: 'demo', path: '^src/demo/' },
