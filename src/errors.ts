@@ -17,6 +17,10 @@ export const ErrorCodes = {
   TWIN_ERR_EVENT_NOT_ACCEPTED: 'the twin machine has no transition for this event in its current state',
   TWIN_ERR_MACHINE_FAILED: 'the twin machine threw while handling the event',
   TWIN_ERR_COMMAND_INVALID: 'a device command names no valid twin or command',
+  TWIN_ERR_TWIN_DONE: 'the twin reached a top-level final state and takes no more events',
+  TWIN_ERR_STEP_UNSTORABLE: 'the step left a value the engine cannot store (a function, class instance or cycle in context, timer events or derived events)',
+  TWIN_ERR_EMIT_INVALID: 'the machine emitted an event whose name MQTT or the engine cannot carry',
+  TWIN_ERR_ACTION_UNSUPPORTED: 'the machine used an action a twin cannot run (sendTo another actor, spawnChild)',
   // Apps.
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',

@@ -61,7 +61,7 @@ export function recordCommand(twin: LiveTwin, request: CommandRequestPayload, at
   const timeoutMs = Math.min(Math.max(request.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, 1), MAX_COMMAND_TIMEOUT_MS)
   const due = at + timeoutMs
   const state: CommandState = { id: request.id, payload: request.payload, status: 'pending', by: request.by, sentAt: at, due }
-  const t = { ...twin.record.t, [COMMAND_TIMER_PREFIX + request.name]: [due, { type: COMMAND_TIMER_PREFIX + request.name }] as [number, { type: string }] }
+  const t: TwinRecord['t'] = { ...twin.record.t, [COMMAND_TIMER_PREFIX + request.name]: [due, { type: COMMAND_TIMER_PREFIX + request.name }, (twin.record.r + 1) * 1024] }
   const result = next(twin, at, { k: { ...commands, [request.name]: state }, t })
   result.publish = { name: request.name, message: { id: request.id, payload: request.payload, sentAt: at } }
   return result

@@ -1,5 +1,6 @@
 import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
+import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
@@ -19,6 +20,12 @@ export interface ShardBatchInput {
   loaded: ReadonlyMap<string, LoadedRecord>
   /** transitions kept per twin (0 = none) */
   historyLength: number
+  /**
+   * The latest time this batch may fire timers up to: the worker's clock, or
+   * less when more input waits unread (the last entry read, when the inbox
+   * read was full), so that no timer overtakes an event that came before it.
+   */
+  horizon: number
 }
 
 export interface ShardBatchResult {
@@ -36,16 +43,15 @@ export interface ShardBatchResult {
   duplicates: number
 }
 
-/** One batch being applied: its twins, and what it writes so far. */
+/** One batch being applied: its twins, the timers it will fire, and what it writes so far. */
 interface Batch extends EffectSink {
   input: ShardBatchInput
   twins: WorkingSet
+  timers: TimerQueue
   views: TwinView[]
   staleTimers: string[]
   duplicates: number
 }
-
-type Work = { at: number; entry: InboxEntry; timer?: undefined } | { at: number; timer: DueTimer; entry?: undefined }
 
 /**
  * Applies one shard's batch (inbox entries and due timers, in time order) to
@@ -57,6 +63,7 @@ export function applyShardBatch(input: ShardBatchInput): ShardBatchResult {
   const batch: Batch = {
     input,
     twins: new WorkingSet(input.drivers, input.cache, input.loaded),
+    timers: new TimerQueue(),
     outbox: [],
     deadLetters: [],
     derived: [],
@@ -64,22 +71,23 @@ export function applyShardBatch(input: ShardBatchInput): ShardBatchResult {
     staleTimers: [],
     duplicates: 0,
   }
-  for (const item of workOrder(input.entries, input.timers)) {
-    if (item.entry) applyEntry(batch, item.entry, item.at)
-    else applyTimer(batch, item.timer)
+  for (const t of input.timers) if (t.due <= input.horizon) batch.timers.push({ ...t, seq: batch.twins.timerSeq(t.member) })
+  // In time order: a timer due at or before an event's time fires before it (ADR 0002), timers
+  // armed by this batch's own steps included, so a backlog applies as the events did live.
+  for (const entry of input.entries) {
+    const at = eventTime(entry.id)
+    fireDue(batch, at)
+    applyEntry(batch, entry, at)
   }
+  fireDue(batch, input.horizon)
   const checkpoint = input.entries.length ? input.entries[input.entries.length - 1]!.id : ''
   const { writes, changed } = collectWrites(batch, checkpoint)
   return { writes, changed, views: batch.views, derived: batch.derived, applied: batch.views.length, deadLetters: writes.deadLetters.length, duplicates: batch.duplicates }
 }
 
-/** Entries and timers in time order; a timer due at or before an event's time fires before it (ADR 0002). */
-function workOrder(entries: readonly InboxEntry[], timers: readonly DueTimer[]): Work[] {
-  const work: Work[] = []
-  for (const timer of timers) work.push({ at: timer.due, timer })
-  for (const entry of entries) work.push({ at: eventTime(entry.id), entry })
-  // Stable sort: timers are listed first, so at equal times they come first.
-  return work.sort((a, b) => a.at - b.at)
+/** Fires every queued timer due at or before `time`, in order. */
+function fireDue(batch: Batch, time: number): void {
+  for (let timer = batch.timers.takeDue(time); timer; timer = batch.timers.takeDue(time)) applyTimer(batch, timer)
 }
 
 function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
@@ -97,7 +105,7 @@ function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
   const result = stepTwin(w.driver, w.twin, entry.event, JSON.parse(entry.payload) as Record<string, unknown>, at)
   if (result.error || !result.accepted) {
     // A rule takes what it needs of its feed: the rest is no error.
-    if (result.error && (result.error.code !== 'TWIN_ERR_EVENT_NOT_ACCEPTED' || !registry.rule(entry.type))) {
+    if (result.error && !(registry.rule(entry.type) && RULE_IGNORES.has(result.error.code))) {
       deadLetter(batch, result.error.code, result.error.message, key, entry.event, entry.payload)
     }
     if (entry.source) keepMark(w, entry.source)
@@ -108,7 +116,7 @@ function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
   commitStep(batch, w, `${key}@${entry.id}`, result, entry.event)
 }
 
-function applyTimer(batch: Batch, timer: DueTimer): void {
+function applyTimer(batch: Batch, timer: QueuedTimer): void {
   const { key, timerId } = splitTimerMember(timer.member)
   const w = batch.twins.open(key, timer.due)
   if (w instanceof TwinError) {
@@ -122,8 +130,13 @@ function applyTimer(batch: Batch, timer: DueTimer): void {
     if (!(timerId in w.twin.record.t)) batch.staleTimers.push(timer.member)
     return
   }
+  // Spent even when the machine failed on it: the failure is recorded as a dead letter.
+  if (result.error) deadLetter(batch, result.error.code, result.error.message, key, timerId, '')
   commitStep(batch, w, `${timer.member}@${timer.due}`, result, timerId)
 }
+
+/** Refusals a rule actor's feeds may meet without a dead letter: a rule takes what it needs of its feeds. */
+const RULE_IGNORES: ReadonlySet<string> = new Set(['TWIN_ERR_EVENT_NOT_ACCEPTED', 'TWIN_ERR_TWIN_DONE'])
 
 /** Takes an applied step into the batch: the twin will be saved with its history, derived events, commands and rule feeds. */
 function commitStep(batch: Batch, w: Working, idBase: string, result: EngineStepResult, cause: string): void {
@@ -135,6 +148,7 @@ function commitStep(batch: Batch, w: Working, idBase: string, result: EngineStep
   const record = result.record
   const entry = historyLength > 0 ? historyEntry(prev, result, cause) : null
   if (entry) keepHistory(record, entry, historyLength)
+  queueArmed(batch, key, prev, record)
   w.twin = { snapshot: result.snapshot, record }
   w.dirty = true
   batch.views.push(toView(key, record, result.snapshot.tags))
@@ -147,10 +161,22 @@ function commitStep(batch: Batch, w: Working, idBase: string, result: EngineStep
   feedRules(batch, registry, key, prev, record, events, idBase)
 }
 
+const NO_TIMERS = { t: {} } as TwinRecord
+
+/** Timers the step armed (or re-armed) that fall due within the batch's horizon join its queue. */
+function queueArmed(batch: Batch, key: string, prev: TwinRecord, record: TwinRecord): void {
+  for (const id in record.t) {
+    const [due, , seq] = record.t[id]!
+    const old = prev.t[id]
+    if (due <= batch.input.horizon && (old?.[0] !== due || old[2] !== seq)) batch.timers.push({ member: timerMember(key, id), due, seq: seq ?? -1 })
+  }
+}
+
 /** A new twin's initial state's effects (e.g. commands from its first state), once it is saved. */
 function initEffects(batch: Batch, w: Working): void {
   const init = w.init!
   w.init = undefined
+  queueArmed(batch, w.key, NO_TIMERS, init.record)
   const u = init.record.u
   emitDerived(batch, w.key, `${w.key}@${u}:init`, init.emitted, u)
   init.commands.forEach((c, k) => routeCommand(batch, batch.input.registry, w.key, `${w.key}@${u}:init:c${k}`, c, u))

@@ -72,6 +72,17 @@ export class WorkingSet {
     return w
   }
 
+  /**
+   * The arming order of a pending timer, from the twin as the batch has it
+   * (-1 when unknown: armed before the order was kept, or not pending).
+   * Creates nothing.
+   */
+  timerSeq(member: string): number {
+    const { key, timerId } = splitTimerMember(member)
+    const record = this.twins.get(key)?.twin.record ?? this.cache.get(key)?.record ?? this.loaded.get(key)
+    return record && !(record instanceof Error) ? (record.t[timerId]?.[2] ?? -1) : -1
+  }
+
   /** The twins this batch changed, in the order it first touched them. */
   *dirty(): Iterable<Working> {
     for (const w of this.twins.values()) if (w.dirty) yield w

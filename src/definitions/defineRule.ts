@@ -1,6 +1,7 @@
 import type { AnyStateMachine, StateValue } from 'xstate'
 import type { TwinDefinition } from './defineTwin.ts'
 import { TwinError } from '../errors.ts'
+import { machineProblem } from './checkMachine.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../model/topics.ts'
 
@@ -89,6 +90,8 @@ export function defineRule(input: RuleDefinitionInput): RuleDefinition {
   if (typeof machine?.transition !== 'function' || typeof machine.resolveState !== 'function') {
     fail('machine must be an XState v5 machine (createMachine or setup().createMachine)')
   }
+  const problem = machineProblem(input.machine, { type: input.name, id: 'probe' })
+  if (problem) fail(`machine: ${problem}`)
   if (!Array.isArray(input.inputs) || input.inputs.length === 0) fail('inputs must list at least one source twin type')
   for (const [i, source] of input.inputs.entries()) {
     if (typeof source?.twin !== 'string' || !TYPE_PATTERN.test(source.twin)) fail(`inputs[${i}].twin must be a twin type`)

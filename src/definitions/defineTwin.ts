@@ -1,5 +1,6 @@
 import type { ValidateFunction } from 'ajv'
 import type { AnyStateMachine } from 'xstate'
+import { machineProblem } from './checkMachine.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 import { TwinError } from '../errors.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
@@ -37,6 +38,16 @@ export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topi
 const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
 
 
+/** Fields the engine sets on every event a machine sees: `type` (the event name) and `at` (engine time). */
+export const RESERVED_FIELDS = ['type', 'at'] as const
+
+/** A reserved field the schema declares (as a property or as required), or undefined. */
+function reservedField(schema: JsonSchema): string | undefined {
+  const properties = schema.properties && typeof schema.properties === 'object' ? Object.keys(schema.properties) : []
+  const required = Array.isArray(schema.required) ? (schema.required as unknown[]) : []
+  return RESERVED_FIELDS.find((f) => properties.includes(f) || required.includes(f))
+}
+
 /** Validates a twin definition and prepares it for the engine. Throws TWIN_ERR_DEFINITION. */
 export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
   const fail = (why: string): never => {
@@ -51,10 +62,14 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
   if (!input.events || typeof input.events !== 'object' || Object.keys(input.events).length === 0) {
     fail('events must declare at least one event with its payload schema')
   }
+  const problem = machineProblem(input.machine, { type: input.type, id: 'probe' })
+  if (problem) fail(`machine: ${problem}`)
   const validators = new Map<string, ValidateFunction>()
   for (const [name, schema] of Object.entries(input.events)) {
     if (!EVENT_PATTERN.test(name)) fail(`event name "${name}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
     if (name in ENGINE_EVENTS) fail(`event name "${name}" is handled by the engine for every twin type; rename it`)
+    const reserved = reservedField(schema)
+    if (reserved) fail(`event "${name}" declares the payload field "${reserved}", which the engine sets on every event (${RESERVED_FIELDS.join(', ')}); rename it`)
     try {
       validators.set(name, compileSchema(schema))
     } catch (err) {

@@ -1,9 +1,8 @@
-import type { TwinDefinition } from './defineTwin.ts'
+import { RESERVED_FIELDS, type TwinDefinition } from './defineTwin.ts'
 import { schemaErrorText } from './schema.ts'
 import { TwinError } from '../errors.ts'
 import { ID_PATTERN } from '../model/ids.ts'
 
-const RESERVED_FIELDS = ['type', 'at']
 
 /** Parses a device payload into an object. Throws a TwinError naming what is wrong. */
 export function parsePayload(payload: Buffer | string, maxBytes: number): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import type { AnyMachineSnapshot, EventObject, StateValue } from 'xstate'
 import { splitTwinKey } from './ids.ts'
+import { toJsonValue } from './values.ts'
 import type { Twin, TwinEvent } from '../client/protocol.ts'
 
 /**
@@ -16,8 +17,8 @@ export interface TwinRecord {
   r: number
   /** engine time of the last applied event (ms) */
   u: number
-  /** pending timers: timer id -> [due time ms, event] */
-  t: Record<string, [number, EventObject]>
+  /** pending timers: timer id -> [due time ms, event, arming order] */
+  t: Record<string, PendingTimer>
   /** definition version that wrote this record */
   d: number
   /** attributes (building, site, area…): set by `attributes` events, used to group twins for rules */
@@ -28,7 +29,22 @@ export interface TwinRecord {
   h?: HistoryEntry[]
   /** per source shard, the last outbox id applied from it (rule feeds and commands: exactly once) */
   s?: Record<string, string>
+  /** XState history values: history state node id -> ids of the state nodes it remembers */
+  hv?: Record<string, string[]>
+  /** 'done' once the machine reached a top-level final state: it takes no more events */
+  st?: 'done'
+  /** the machine's output, once done */
+  o?: unknown
+  /** 1 when context, timer events or output hold values JSON cannot carry (stored with the faithful encoding) */
+  x?: 1
 }
+
+/**
+ * A pending timer: due time (ms), the event it raises, and its arming order
+ * (timers due at once fire in the order they were armed, as in XState).
+ * Timers armed before the order was kept have none and fire first.
+ */
+export type PendingTimer = [due: number, event: EventObject, seq?: number]
 
 /** The last command of one name sent to a twin's device. */
 export interface CommandState {
@@ -90,7 +106,7 @@ export type DerivedEvent = TwinEvent
 /** The app's view of a record; `tags` come from the live snapshot (readers without one restore it). */
 export function toView(key: string, record: TwinRecord, tags?: ReadonlySet<string>): TwinView {
   const { type, id } = splitTwinKey(key)
-  const view: TwinView = { type, id, value: record.v, context: record.c, rev: record.r, updatedAt: record.u }
+  const view: TwinView = { type, id, value: record.v, context: record.x ? toJsonValue(record.c) : record.c, rev: record.r, updatedAt: record.u }
   if (tags?.size) view.tags = [...tags]
   if (record.a) view.attributes = record.a
   if (record.k) view.commands = record.k

@@ -10,6 +10,7 @@ import { keysToLoad, type LoadedRecord } from '../core/workingSet.ts'
 import { TwinError } from '../errors.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import type { DueTimer, InboxEntry } from '../model/entries.ts'
+import { eventTime } from '../model/ids.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
 import { commitShardBatch, type CommitReply } from '../store/commitBatch.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
@@ -216,7 +217,7 @@ export class Worker {
       // shard's inbox for the next round, so no event overtakes an earlier timer.
       const entries = timers.length === batchSize ? NO_ENTRIES : (read[i] ?? NO_ENTRIES)
       if (entries.length) shard.lastId = entries[entries.length - 1]!.id
-      if (entries.length || timers.length) work.push({ shard, entries, timers })
+      if (entries.length || timers.length) work.push({ shard, entries, timers, horizon: horizonOf(entries, timers, batchSize, now) })
     })
     return work
   }
@@ -228,7 +229,7 @@ export class Worker {
     const values = await Promise.all(work.map((w, i) => (need[i]!.length ? redis.hmget(w.shard.keys.twins, ...need[i]!) : [])))
     return work.map((w, i) => {
       const loaded = new Map<string, LoadedRecord>(need[i]!.map((key, j) => [key, readRecord(values[i]![j] ?? null)]))
-      return applyShardBatch({ registry: drivers.registry, drivers, cache: this.cache, entries: w.entries, timers: w.timers, loaded, historyLength })
+      return applyShardBatch({ registry: drivers.registry, drivers, cache: this.cache, entries: w.entries, timers: w.timers, loaded, historyLength, horizon: w.horizon })
     })
   }
 
@@ -286,6 +287,20 @@ interface ShardWork {
   shard: OwnedShard
   entries: readonly InboxEntry[]
   timers: readonly DueTimer[]
+  /** timers due up to this time may fire in this batch (ShardBatchInput.horizon) */
+  horizon: number
+}
+
+/**
+ * How far a batch may fire timers: up to the last timer read when more are
+ * due than one read takes, up to the last entry when the inbox read was full
+ * (more input waits), else up to now (or the last entry, if Redis's clock is
+ * ahead of ours).
+ */
+function horizonOf(entries: readonly InboxEntry[], timers: readonly DueTimer[], batchSize: number, now: number): number {
+  if (timers.length === batchSize) return timers[timers.length - 1]!.due
+  const last = entries.length ? eventTime(entries[entries.length - 1]!.id) : -Infinity
+  return entries.length === batchSize ? last : Math.max(now, last)
 }
 
 const NO_ENTRIES: readonly InboxEntry[] = []

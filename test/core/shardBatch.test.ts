@@ -27,9 +27,12 @@ function entry(twinId: string, event: string, payload: object, at = T0, extra: P
   return { id: `${at}-${seq++}`, type: 'counter', twinId, event, payload: JSON.stringify(payload), ...extra }
 }
 
+/** A batch as the worker runs it; the horizon defaults to its last entry's time (or T0). */
 function run(input: Partial<ShardBatchInput> & { entries?: InboxEntry[] }): ReturnType<typeof applyShardBatch> {
+  const last = input.entries?.at(-1)
   return applyShardBatch({
     registry, drivers, cache: new Map<string, LiveTwin>(), entries: [], timers: [], loaded: new Map<string, LoadedRecord>(), historyLength: 10,
+    horizon: last ? Number(last.id.split('-')[0]) : T0,
     ...input,
   })
 }
