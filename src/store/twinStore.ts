@@ -1,6 +1,7 @@
 import { matchesState, type StateValue } from 'xstate'
 import type { Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
+import { decodeRecord } from './twinRecords.ts'
 import { TwinError } from '../errors.ts'
 import { shardOf, twinKey } from '../model/ids.ts'
 import { type TwinRecord, toView, type TwinView } from '../model/record.ts'
@@ -45,7 +46,7 @@ export class TwinStore {
   async getRecord(type: string, id: string): Promise<TwinRecord | null> {
     const key = twinKey(type, id)
     const raw = await this.redis.hget(this.keys.shard(shardOf(key, this.shards)).twins, key)
-    return raw ? (JSON.parse(raw) as TwinRecord) : null
+    return raw ? (decodeRecord(raw)) : null
   }
 
   /** Many twins of one type by id, in one round trip; unknown ids are left out. */
@@ -54,7 +55,7 @@ export class TwinStore {
     const raws = await Promise.all(keys.map((key) => this.redis.hget(this.keys.shard(shardOf(key, this.shards)).twins, key)))
     const out: TwinView[] = []
     raws.forEach((raw, i) => {
-      if (raw) out.push(toView(keys[i]!, JSON.parse(raw) as TwinRecord))
+      if (raw) out.push(toView(keys[i]!, decodeRecord(raw)))
     })
     return out
   }
@@ -86,7 +87,7 @@ export class TwinStore {
           const raw = raws[i]
           after = members[i]!
           if (raw) {
-            const view = toView(members[i]!, JSON.parse(raw) as TwinRecord)
+            const view = toView(members[i]!, decodeRecord(raw))
             const keep = (!state || matchesState(state as StateValue, view.value as StateValue)) && (!match || match(view))
             if (keep) twins.push(view)
           }

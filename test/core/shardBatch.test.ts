@@ -88,6 +88,19 @@ describe('applyShardBatch (pure)', () => {
     expect(fired.writes.outbox.map((o) => (o.kind === 'derived' ? o.event.name : o.kind))).toEqual(['rang', 'counted'])
   })
 
+  it('from a backlog, a timer armed by one event fires before the batch\'s later events, as it did live', () => {
+    const r = run({ entries: [entry('b', 'arm', { ms: 1000 }), entry('b', 'inc', { seq: 1 }, T0 + 2000)] })
+    expect(r.views.map((v) => [v.rev, v.updatedAt, (v.context as { rings: number }).rings])).toEqual([[1, T0, 0], [2, T0 + 1000, 1], [3, T0 + 2000, 1]])
+    // Fired within the batch: never written to the timer set.
+    expect(r.writes.timersAdded).toEqual([])
+  })
+
+  it('a timer armed in the batch but due after its horizon is left pending', () => {
+    const r = run({ entries: [entry('b', 'arm', { ms: 1000 }), entry('b', 'inc', { seq: 1 }, T0 + 500)] })
+    expect(r.views.map((v) => (v.context as { rings: number }).rings)).toEqual([0, 0])
+    expect(r.writes.timersAdded).toEqual([{ member: 'counter/b|alarm', due: T0 + 1000 }])
+  })
+
   it('drops a timer entry that is no longer pending (cancelled since it was read)', () => {
     const record: TwinRecord = { v: 'counting', c: { count: 0, lastSeq: 0, gaps: 0, dupes: 0, rings: 0 }, r: 1, u: T0, t: {}, d: 1 }
     const r = run({ timers: [{ member: 'counter/x|alarm', due: T0 }], loaded: new Map<string, LoadedRecord>([['counter/x', record]]) })
