@@ -286,5 +286,7 @@ export default defineTwin({
   version: 1,
   description: 'EV charge point (one connector), OCPP 1.6 status model with charging sessions',
   events: CHARGER_EVENTS,
+  // Counted live for the fleet (GET /twins/counts, the console's overview).
+  indicators: { online: ({ context }) => context.online },
   machine,
 })

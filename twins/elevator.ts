@@ -285,5 +285,7 @@ export default defineTwin({
   version: 1,
   description: 'Passenger lift: car state, position, trips, load, door and stuck watchdogs',
   events: ELEVATOR_EVENTS,
+  // Counted live for the fleet (GET /twins/counts, the console's overview).
+  indicators: { online: ({ context }) => context.online },
   machine,
 })

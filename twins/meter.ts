@@ -226,5 +226,7 @@ export default defineTwin({
   version: 1,
   description: 'Electricity meter: consumption totals, sustained overconsumption against the contract, tamper and offline detection',
   events: METER_EVENTS,
+  // Counted live for the fleet (GET /twins/counts, the console's overview).
+  indicators: { online: ({ context }) => context.online },
   machine,
 })

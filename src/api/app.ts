@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import { TwinError } from '../errors.ts'
 import { presentedToken, type Principal, type Scope } from './auth.ts'
 import { commandRoutes } from './commandRoutes.ts'
+import { countRoutes } from './countRoutes.ts'
 import { consoleRoutes } from './consoleRoutes.ts'
 import type { ApiContext } from './context.ts'
 import { effectsRoutes } from './effectsRoutes.ts'
@@ -113,6 +114,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   app.addHook('onClose', async () => hub.close())
   app.decorate('ws', hub)
   ctx.metrics?.use({ ws: () => hub.stats })
+  countRoutes(app, ctx)
   twinRoutes(app, ctx)
   opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   effectsRoutes(app, ctx)

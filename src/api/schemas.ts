@@ -54,6 +54,7 @@ export const twinView = {
     tags: { type: 'array', items: { type: 'string' } },
     attributes: { type: 'object', additionalProperties: { type: 'string' } },
     commands: { type: 'object', additionalProperties: true },
+    timers: { type: 'array', description: 'pending timers, soonest first', items: { type: 'object', properties: { id: { type: 'string' }, due: { type: 'integer', description: 'ms' } } } },
   },
   additionalProperties: true,
 } as const

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
+import type { StateValue } from 'xstate'
 import type { ApiContext } from './context.ts'
 import { checkedLimit, errors, twinParams, twinView } from './schemas.ts'
 import { statechartOf, statechartSchema } from './statechart.ts'
 import { MAX_WHERE, parseWhere } from './twinQuery.ts'
 import { TwinError } from '../errors.ts'
 import { twinKey } from '../model/ids.ts'
-import { type HistoryEntry, toView } from '../model/record.ts'
+import { toView, type HistoryEntry, type TwinView } from '../model/record.ts'
 
 const MAX_PAGE = 1000
 const MAX_HISTORY = 1000
@@ -67,7 +68,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   )
 
-  app.get<{ Querystring: { type?: string; state?: string; where?: string[]; limit?: number; cursor?: string } }>(
+  app.get<{ Querystring: { type?: string; state?: string; tag?: string[]; where?: string[]; limit?: number; cursor?: string } }>(
     '/twins',
     {
       config: { scope: 'read' },
@@ -79,6 +80,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
           properties: {
             type: { type: 'string', maxLength: 64 },
             state: { type: 'string', maxLength: 256, description: 'state value as XState matches it: moving, or normal.moving' },
+            tag: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 8, description: 'twins whose state has any of these tags' },
             where: { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: MAX_WHERE, description: 'e.g. context.floor:gt:3' },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
             cursor: { type: 'string', maxLength: 512 },
@@ -89,9 +91,18 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request) => {
-      const { type, state, where, limit, cursor } = request.query
+      const { type, state, tag, where, limit, cursor } = request.query
       if (type !== undefined) ctx.registry.requireActor(type)
-      return ctx.store.list({ type, state, match: parseWhere(where ?? []), limit: checkedLimit(limit, 100, MAX_PAGE), cursor })
+      const matchWhere = parseWhere(where ?? [])
+      const tagsOf = (view: TwinView) => ctx.registry.tagsOf(view.type, view.value as StateValue, view.context)
+      const match = tag?.length || matchWhere ? (view: TwinView) => (!tag?.length || tag.some((t) => tagsOf(view)?.has(t))) && (!matchWhere || matchWhere(view)) : undefined
+      const page = await ctx.store.list({ type, state, match, limit: checkedLimit(limit, 100, MAX_PAGE), cursor })
+      // Tags come from the definition, as on GET /twins/{type}/{id}.
+      for (const view of page.twins) {
+        const tags = tagsOf(view)
+        if (tags?.size) view.tags = [...tags]
+      }
+      return page
     },
   )
 

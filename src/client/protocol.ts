@@ -18,6 +18,8 @@ export interface Twin {
   tags?: string[]
   attributes?: Record<string, string>
   commands?: Record<string, unknown>
+  /** pending timers, soonest first: the machine's (`after`, delayed events) and command timeouts (`$cmd:<name>`) */
+  timers?: Array<{ id: string; due: number }>
 }
 
 /** An event a twin emitted; `id` is stable across redeliveries. */

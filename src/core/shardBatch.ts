@@ -1,11 +1,12 @@
 import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
+import { addCountDeltas, countKeys } from './stateCounts.ts'
 import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
-import type { DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
+import type { CountDelta, DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
 import { eventTime, splitTimerMember, streamIdAfter, timerMember, twinKey } from '../model/ids.ts'
 import { toView, type DerivedEvent, type LiveTwin, type TwinRecord, type TwinView } from '../model/record.ts'
 
@@ -197,24 +198,33 @@ function keepMark(w: Working, source: string): void {
   w.dirty = true
 }
 
-/** The records, new keys and timer changes of every twin the batch changed. */
+/** The records, new keys, timer changes and count deltas of every twin the batch changed. */
 function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites; changed: ShardBatchResult['changed'] } {
-  const writes: ShardWrites = { checkpoint, records: [], created: [], timersRemoved: [...batch.staleTimers], timersAdded: [], outbox: batch.outbox, deadLetters: batch.deadLetters }
+  const writes: ShardWrites = { checkpoint, records: [], created: [], timersRemoved: [...batch.staleTimers], timersAdded: [], outbox: batch.outbox, deadLetters: batch.deadLetters, counts: [] }
+  const counts = new Map<string, CountDelta>()
   const changed: ShardBatchResult['changed'] = []
   for (const w of batch.twins.dirty()) {
     const { key } = w
     const { record } = w.twin
     writes.records.push([key, record])
     if (!w.before) writes.created.push(key)
-    const before = w.before?.t ?? {}
-    for (const id in before) if (!(id in record.t)) writes.timersRemoved.push(timerMember(key, id))
-    for (const id in record.t) {
-      const due = record.t[id]![0]
-      if (before[id]?.[0] !== due) writes.timersAdded.push({ member: timerMember(key, id), due })
-    }
+    timerChanges(writes, key, w.before?.t ?? {}, record.t)
+    const definition = w.driver.definition
+    const before = w.before && countKeys(definition, w.before.v, w.before.c, w.beforeTags)
+    addCountDeltas(counts, before, countKeys(definition, record.v, record.c, w.twin.snapshot.tags))
     changed.push({ key, twin: w.twin })
   }
+  writes.counts = [...counts.values()]
   return { writes, changed }
+}
+
+/** Timer-set removals and additions that take a twin's committed timers to its new ones. */
+function timerChanges(writes: ShardWrites, key: string, before: TwinRecord['t'], after: TwinRecord['t']): void {
+  for (const id in before) if (!(id in after)) writes.timersRemoved.push(timerMember(key, id))
+  for (const id in after) {
+    const due = after[id]![0]
+    if (before[id]?.[0] !== due) writes.timersAdded.push({ member: timerMember(key, id), due })
+  }
 }
 
 /** True when the twin has applied this source entry (or a later one of the same source) already. */

@@ -11,6 +11,8 @@ export interface Working {
   twin: LiveTwin
   /** the record as committed before this batch; null for a twin new in this batch */
   before: TwinRecord | null
+  /** the tags of that committed state (for the count deltas); empty for a new twin */
+  beforeTags: ReadonlySet<string>
   /** changed by this batch: its record is written at commit */
   dirty: boolean
   /** a new twin's initial step: its derived events count only if the twin is saved */
@@ -53,15 +55,16 @@ export class WorkingSet {
     const cached = this.cache.get(key)
     try {
       if (cached) {
-        w = { key, driver, twin: cached, before: cached.record, dirty: false }
+        w = { key, driver, twin: cached, before: cached.record, beforeTags: cached.snapshot.tags, dirty: false }
       } else {
         const stored = this.loaded.get(key) ?? null
         if (stored instanceof Error) throw stored
         if (stored) {
-          w = { key, driver, twin: { snapshot: driver.restore(stored), record: stored }, before: stored, dirty: false }
+          const snapshot = driver.restore(stored)
+          w = { key, driver, twin: { snapshot, record: stored }, before: stored, beforeTags: snapshot.tags, dirty: false }
         } else {
           const created = driver.create(id, at)
-          w = { key, driver, twin: { snapshot: created.snapshot, record: created.record }, before: null, dirty: false, init: created }
+          w = { key, driver, twin: { snapshot: created.snapshot, record: created.record }, before: null, beforeTags: NO_TAGS, dirty: false, init: created }
         }
       }
     } catch (err) {
@@ -88,6 +91,8 @@ export class WorkingSet {
     for (const w of this.twins.values()) if (w.dirty) yield w
   }
 }
+
+const NO_TAGS: ReadonlySet<string> = new Set()
 
 /** Twin keys a batch touches that are not in the cache: the worker loads them first, in one round trip. */
 export function keysToLoad(cache: { has(key: string): boolean }, entries: ReadonlyArray<{ type: string; twinId: string }>, timerMembers: readonly string[]): string[] {

@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv'
-import type { AnyStateMachine } from 'xstate'
+import type { AnyStateMachine, StateValue } from 'xstate'
 import { machineProblem } from './checkMachine.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 import { TwinError } from '../errors.ts'
@@ -27,6 +27,13 @@ export interface TwinDefinitionInput {
   events: Record<string, JsonSchema>
   /** Topic template for this type's device events; default `devices/{type}/{id}/{event}`. */
   topic?: string
+  /**
+   * Yes/no facts about a twin the engine counts live for the whole fleet,
+   * beside the counts per state and tag (GET /twins/counts, the console's
+   * overview): `{ online: ({ context }) => context.online }`. Pure functions
+   * of the state value and context; one that throws counts as false.
+   */
+  indicators?: Record<string, (twin: { value: StateValue; context: any }) => boolean>
 }
 
 export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
@@ -77,6 +84,10 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
     }
   }
   for (const [name, validate] of ENGINE_VALIDATORS) validators.set(name, validate)
+  for (const [name, holds] of Object.entries(input.indicators ?? {})) {
+    if (!EVENT_PATTERN.test(name)) fail(`indicator name "${name}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
+    if (typeof holds !== 'function') fail(`indicator "${name}" must be a function of { value, context } returning true or false`)
+  }
   const topic =
     input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
   return Object.freeze({ ...input, topic, validators })

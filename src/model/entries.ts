@@ -99,4 +99,23 @@ export interface ShardWrites {
   timersAdded: Array<{ member: string; due: number }>
   outbox: OutboxEntry[]
   deadLetters: DeadLetterWrite[]
+  /** changes to the shard's live counts of twins per type, state, tag and indicator */
+  counts: CountDelta[]
+}
+
+/**
+ * What a twin counts towards in its shard's live counts (GET /twins/counts):
+ * its type (`total`), every active state node (`state`, dotted paths,
+ * ancestors included: `normal`, `normal.moving`), its tags, and the
+ * indicators its definition declares that are true for it.
+ */
+export interface CountKey {
+  type: string
+  kind: 'total' | 'state' | 'tag' | 'indicator'
+  /** '' for total */
+  name: string
+}
+
+export interface CountDelta extends CountKey {
+  delta: number
 }

@@ -110,5 +110,18 @@ export function toView(key: string, record: TwinRecord, tags?: ReadonlySet<strin
   if (tags?.size) view.tags = [...tags]
   if (record.a) view.attributes = record.a
   if (record.k) view.commands = record.k
+  const timers = pendingTimers(record)
+  if (timers.length) view.timers = timers
   return view
+}
+
+/** A record's pending timers as `{ id, due }`, soonest first; timers due at once in arming order. */
+export function pendingTimers(record: TwinRecord): Array<{ id: string; due: number }> {
+  const out: Array<{ id: string; due: number; seq: number }> = []
+  for (const id in record.t) {
+    const [due, , seq] = record.t[id]!
+    out.push({ id, due, seq: seq ?? -1 })
+  }
+  if (out.length > 1) out.sort((a, b) => a.due - b.due || a.seq - b.seq)
+  return out.map(({ id, due }) => ({ id, due }))
 }

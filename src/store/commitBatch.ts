@@ -1,11 +1,12 @@
 import { deadLetterFields } from './deadLetters.ts'
 import type { ShardKeys } from './keys.ts'
 import { outboxFields } from './outboxStream.ts'
+import { countField } from './stateCounts.ts'
 import type { RedisClient } from './redis.ts'
 import { encodeRecord } from './twinRecords.ts'
 import type { ShardWrites } from '../model/entries.ts'
 
-/** One shard batch's writes, with the epoch that fences them. */
+/** One shard batch's writes, with the epoch that fences them (lua/commitBatch-10.lua). */
 export interface ShardCommit extends ShardWrites {
   /** the lease epoch the committing worker holds: a stale one is refused (fencing) */
   epoch: number
@@ -18,7 +19,7 @@ export type CommitReply = { committed: true; nextDue: number } | { committed: fa
 /**
  * Commits one shard batch atomically, fenced by the lease epoch. The script's
  * keys and arguments are built here and nowhere else; see the header of
- * lua/commitBatch-9.lua for their layout.
+ * lua/commitBatch-10.lua for their layout.
  */
 export async function commitShardBatch(redis: RedisClient, k: ShardKeys, c: ShardCommit): Promise<CommitReply> {
   const args: Array<string | number> = [c.epoch, c.checkpoint, c.deadLetterMaxLen]
@@ -35,7 +36,9 @@ export async function commitShardBatch(redis: RedisClient, k: ShardKeys, c: Shar
     args.push(d.code)
     pushFields(args, deadLetterFields(d))
   }
-  const [ok, value] = await redis.commitBatch(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, ...args)
+  args.push(c.counts.length)
+  for (const d of c.counts) args.push(countField(d), d.delta)
+  const [ok, value] = await redis.commitBatch(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, k.counts, ...args)
   return ok === 1 ? { committed: true, nextDue: Number(value) >= 0 ? Number(value) : Infinity } : { committed: false, currentEpoch: String(value ?? '') }
 }
 

@@ -23,6 +23,8 @@ export interface ShardKeys {
   deadCounts: string
   /** hash: checkpoint and relay mark (fields: store/shardMeta.ts) */
   meta: string
+  /** hash: live count of twins per type, state, tag and indicator (fields: store/stateCounts.ts) */
+  counts: string
   /** string: worker id holding the shard lease (with TTL) */
   lease: string
   /** string: lease epoch, +1 on every acquisition; commits carry it (fencing) */
@@ -47,6 +49,7 @@ export class Keys {
       dead: `${tag}:dead`,
       deadCounts: `${tag}:deadn`,
       meta: `${tag}:meta`,
+      counts: `${tag}:counts`,
       lease: `${tag}:lease`,
       epoch: `${tag}:epoch`,
     }

@@ -25,4 +25,5 @@ export interface ScriptCommands {
   heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
   leaveCluster(workers: string, workerId: string): Promise<number>
   markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
+  replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
 }

@@ -6,7 +6,7 @@ import type { CommandEmit } from '../definitions/commands.ts'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import { validateEvent } from '../definitions/validate.ts'
 import type { CommandMessage } from '../model/commands.ts'
-import type { CommandState, LiveTwin } from '../model/record.ts'
+import { pendingTimers, type CommandState, type LiveTwin } from '../model/record.ts'
 
 export interface EmittedEvent extends EventObject {
   /** engine time at which the twin emitted it */
@@ -64,10 +64,7 @@ export class TwinHarness {
 
   /** Pending timers as `{ id, due }`, soonest first (timers due at once in the order they were armed). */
   get timers(): Array<{ id: string; due: number }> {
-    return Object.entries(this.twin.record.t)
-      .map(([id, [due, , seq]]) => ({ id, due, seq: seq ?? -1 }))
-      .sort((a, b) => a.due - b.due || a.seq - b.seq)
-      .map(({ id, due }) => ({ id, due }))
+    return pendingTimers(this.twin.record)
   }
 
   /** True when the state value matches, as XState's `snapshot.matches`. */

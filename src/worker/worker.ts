@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { createInboxReader, type InboxReader } from './inboxReader.ts'
+import { ensureCounts } from './recount.ts'
 import { TwinCache } from './twinCache.ts'
 import type { Clock } from '../clock.ts'
 import { ShardLeases } from '../cluster/shardLeases.ts'
@@ -125,8 +126,8 @@ export class Worker {
   private async acquire(shard: number, epoch: number): Promise<void> {
     this.wanted.set(shard, epoch)
     const keys = this.o.keys.shard(shard)
-    const [cp, nextDue] = await Promise.all([this.o.redis.hget(keys.meta, META.checkpoint), firstDue(this.o.redis, keys)])
-    if (this.wanted.get(shard) !== epoch) return
+    const [cp, nextDue, counted] = await Promise.all([this.o.redis.hget(keys.meta, META.checkpoint), firstDue(this.o.redis, keys), ensureCounts(this.o.redis, keys, epoch, this.o.drivers)])
+    if (this.wanted.get(shard) !== epoch || !counted) return
     this.cache.dropShard(shard)
     this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue })
     this.o.onAcquire?.(shard)

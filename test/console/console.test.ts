@@ -89,7 +89,9 @@ describe('operator console (headless Chromium, real engine)', () => {
     await expect.poll(() => page.locator('.type-card[data-type=elevator] tr[data-state=fault]').count()).toBe(1)
     await page.locator('[data-live=live]').waitFor()
     await page.locator('[data-testid=shard-lag]').waitFor()
-    await page.locator('[data-testid=counts-missing]').waitFor()
+    // Counts come from GET /twins/counts: every demo elevator is counted, and the online indicator with them.
+    await expect.poll(() => page.locator('[data-testid=total-elevator]').textContent()).toMatch(/^[1-9]\d* twins$/)
+    await expect.poll(() => page.locator('[data-testid=indicators-elevator]').textContent()).toMatch(/online \d+ \/ \d+/)
     expect(page.url()).toBe(`${engine.httpUrl}/ui/`)
     expect(await page.evaluate(() => sessionStorage.getItem('twin-engine.console.token'))).toBe(ADMIN)
     // Admin sees cluster and dead letters.

@@ -105,6 +105,7 @@ const twin: Schema = {
     tags: { type: 'array', items: { type: 'string' } },
     attributes: { type: 'object', additionalProperties: { type: 'string' } },
     commands: { type: 'object' },
+    timers: { type: 'array', items: { type: 'object', required: ['id', 'due'], properties: { id: { type: 'string' }, due: { type: 'number' } } } },
   },
 }
 const sub = { type: 'string' }

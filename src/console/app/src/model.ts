@@ -87,6 +87,7 @@ export interface TypeCounts {
   total: number
   states: Record<string, number>
   tags?: Record<string, number>
+  indicators?: Record<string, number>
 }
 export interface Counts {
   types: Record<string, TypeCounts>

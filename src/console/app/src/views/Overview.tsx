@@ -77,7 +77,8 @@ export function Overview({ principal }: { principal: Principal }) {
       <div class="type-cards">
         {types?.types.map((t) => {
           const c = counts?.types[t.type]
-          const states = c ? Object.keys(c.states).sort() : allStatePaths(t.statechart)
+          // Every state of the statechart, with 0 where no twin is; then any counted path the chart lacks.
+          const states = [...new Set([...allStatePaths(t.statechart), ...Object.keys(c?.states ?? {}).sort()])]
           return (
             <article class="type-card" data-type={t.type} key={t.type}>
               <header>
@@ -102,6 +103,9 @@ export function Overview({ principal }: { principal: Principal }) {
               </table>
               {c?.tags && Object.keys(c.tags).length > 0 && (
                 <p class="tags">{Object.entries(c.tags).map(([tag, n]) => <span class="chip" key={tag}>{tag} {n}</span>)}</p>
+              )}
+              {c?.indicators && Object.keys(c.indicators).length > 0 && (
+                <p class="tags" data-testid={`indicators-${t.type}`}>{Object.entries(c.indicators).map(([name, n]) => <span class="chip" key={name}>{name} {n} / {c.total}</span>)}</p>
               )}
             </article>
           )

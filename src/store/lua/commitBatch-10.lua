@@ -11,20 +11,23 @@
     KEYS[7] deadCounts  hash:   reason code -> count
     KEYS[8] meta        hash:   cp (checkpoint; store/shardMeta.ts)
     KEYS[9] inbox       stream: the shard inbox (trimmed up to the checkpoint)
+    KEYS[10] counts     hash:   live count per type, state, tag and indicator (store/stateCounts.ts)
 
     ARGV[1] epoch the committing worker holds
     ARGV[2] checkpoint: last inbox id applied by this batch, '' when none
     ARGV[3] dead-letter max length (approximate trim)
     (the outbox is not trimmed here: the relay trims it once it has relayed it)
-    then six counted sections, each a count followed by its items:
+    then seven counted sections, each a count followed by its items:
       records   n, then n x (key, encoded record)
       new keys  n, then n x key                       (added to the index)
       timer del n, then n x member                    (applied before adds)
       timer add n, then n x (due, member)
       outbox    n, then n x (m, then m field-value pairs)         (appended as given)
       dead      n, then n x (code, m, then m field-value pairs)   (appended, code counted)
+      counts    n, then n x (field, delta)                         (HINCRBY)
     Stream entry fields are encoded by store/outboxStream.ts and
-    store/deadLetters.ts; the whole argument list by store/commitBatch.ts.
+    store/deadLetters.ts, count fields by store/stateCounts.ts; the whole
+    argument list by store/commitBatch.ts.
 
   Output:
     { 1, nextTimerDue or -1 }   committed
@@ -84,6 +87,13 @@ for _ = 1, n do
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 2, i + 1 + 2 * m))
   redis.call('HINCRBY', KEYS[7], code, 1)
   i = i + 2 + 2 * m
+end
+
+-- live counts
+n = count()
+for _ = 1, n do
+  redis.call('HINCRBY', KEYS[10], ARGV[i], ARGV[i + 1])
+  i = i + 2
 end
 
 if ARGV[2] ~= '' then
