@@ -20,6 +20,8 @@ export const ErrorCodes = {
   TWIN_ERR_TWIN_DONE: 'the twin reached a top-level final state and takes no more events',
   TWIN_ERR_STEP_UNSTORABLE: 'the step left a value the engine cannot store (a function, class instance or cycle in context, timer events or derived events)',
   TWIN_ERR_EMIT_INVALID: 'the machine emitted an event whose name MQTT or the engine cannot carry',
+  TWIN_ERR_MIGRATION_FAILED: 'a stored twin could not be migrated to the current version of its definition',
+  TWIN_ERR_VERSION_AHEAD: 'a stored twin was written by a newer version of its definition than this engine has',
   TWIN_ERR_ACTION_UNSUPPORTED: 'the machine used an action a twin cannot run (sendTo another actor, spawnChild)',
   // Apps.
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',

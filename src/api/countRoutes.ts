@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { readCounts } from '../store/stateCounts.ts'
+import { emptyCounts, readCounts } from '../store/stateCounts.ts'
 import type { ApiContext } from './context.ts'
 import { errors } from './schemas.ts'
 
@@ -23,7 +23,7 @@ export function countRoutes(app: FastifyInstance, ctx: ApiContext): void {
           properties: {
             types: {
               type: 'object',
-              additionalProperties: { type: 'object', properties: { total: { type: 'integer' }, states: counts, tags: counts, indicators: counts } },
+              additionalProperties: { type: 'object', properties: { total: { type: 'integer' }, states: counts, tags: counts, indicators: counts, versions: counts } },
             },
           },
         },
@@ -35,7 +35,7 @@ export function countRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (type !== undefined) ctx.registry.requireActor(type)
     const types = await readCounts(ctx.redis, ctx.keys, ctx.shards, type)
     // Types without a twin yet show zero counts, so the overview lists every type.
-    for (const t of type !== undefined ? [type] : [...ctx.registry.types, ...ctx.registry.rules.map((r) => r.name)]) types[t] ??= { total: 0, states: {}, tags: {}, indicators: {} }
+    for (const t of type !== undefined ? [type] : [...ctx.registry.types, ...ctx.registry.rules.map((r) => r.name)]) types[t] ??= emptyCounts()
     return { types }
   })
 }

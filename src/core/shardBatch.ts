@@ -1,6 +1,6 @@
 import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
-import { addCountDeltas, countKeys } from './stateCounts.ts'
+import { addCountDeltas, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
 import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
@@ -209,9 +209,11 @@ function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites;
     writes.records.push([key, record])
     if (!w.before) writes.created.push(key)
     timerChanges(writes, key, w.before?.t ?? {}, record.t)
-    const definition = w.driver.definition
-    const before = w.before && countKeys(definition, w.before.v, w.before.c, w.beforeTags)
-    addCountDeltas(counts, before, countKeys(definition, record.v, record.c, w.twin.snapshot.tags))
+    const type = w.driver.definition.type
+    // A record from before the counts kept what it was counted with was counted by the recount, from its restored state.
+    const before = w.before && (w.before.g ? countKeys(type, w.before) : countKeys(type, w.before, w.beforeTags, indicatorsHolding(w.driver.definition, w.before.v, w.before.c)))
+    stampCounted(w.driver.definition, record, w.twin.snapshot.tags)
+    addCountDeltas(counts, before, countKeys(type, record))
     changed.push({ key, twin: w.twin })
   }
   writes.counts = [...counts.values()]

@@ -1,21 +1,42 @@
 import type { StateValue } from 'xstate'
 import type { TwinDefinition } from '../definitions/defineTwin.ts'
 import type { CountDelta, CountKey } from '../model/entries.ts'
+import type { TwinRecord } from '../model/record.ts'
 
 /**
- * Where a twin counts (model/entries.ts CountKey), from its state value, its
- * tags and its definition's indicators. Pure; the batch turns the difference
- * before and after into count deltas committed with the twin.
+ * Where a twin counts (model/entries.ts CountKey): its type, its definition
+ * version, every active state node, its tags and the indicators that hold
+ * for it. Tags and indicators depend on the definition, so a committed record
+ * keeps the ones it was counted with (`g`, `i`): the next commit takes them
+ * out of the counts exactly, even after the definition changed. Pure.
  */
-export function countKeys(definition: TwinDefinition, value: StateValue, context: unknown, tags: Iterable<string>): CountKey[] {
-  const type = definition.type
-  const keys: CountKey[] = [{ type, kind: 'total', name: '' }]
-  for (const path of statePaths(value)) keys.push({ type, kind: 'state', name: path })
+export function countKeys(type: string, record: TwinRecord, tags: Iterable<string> = record.g ?? [], indicators: Iterable<string> = record.i ?? []): CountKey[] {
+  const keys: CountKey[] = [{ type, kind: 'total', name: '' }, { type, kind: 'version', name: String(record.d) }]
+  for (const path of statePaths(record.v)) keys.push({ type, kind: 'state', name: path })
   for (const tag of tags) keys.push({ type, kind: 'tag', name: tag })
-  for (const [name, holds] of Object.entries(definition.indicators ?? {})) {
-    if (indicatorHolds(holds, value, context)) keys.push({ type, kind: 'indicator', name })
-  }
+  for (const name of indicators) keys.push({ type, kind: 'indicator', name })
   return keys
+}
+
+/** Sets on the record the tags of its state and the indicators of its definition that hold for it (what it is counted with). */
+export function stampCounted(definition: TwinDefinition, record: TwinRecord, tags: ReadonlySet<string>): void {
+  record.g = [...tags]
+  const held = indicatorsHolding(definition, record.v, record.c)
+  if (held.length) record.i = held
+  else delete record.i
+}
+
+/** The names of the definition's indicators that hold for a state value and context (one that throws does not). */
+export function indicatorsHolding(definition: TwinDefinition, value: StateValue, context: unknown): string[] {
+  const held: string[] = []
+  for (const [name, holds] of Object.entries(definition.indicators ?? {})) {
+    try {
+      if (holds({ value, context }) === true) held.push(name)
+    } catch {
+      // counts as false
+    }
+  }
+  return held
 }
 
 /** Every active state node of a value as a dotted path, ancestors first: `{ normal: 'moving' }` -> `normal`, `normal.moving`. */
@@ -51,12 +72,4 @@ function bump(into: Map<string, CountDelta>, key: CountKey, delta: number): void
 
 function keyOf(k: CountKey): string {
   return `${k.kind}\u0000${k.type}\u0000${k.name}`
-}
-
-function indicatorHolds(holds: (twin: { value: StateValue; context: any }) => boolean, value: StateValue, context: unknown): boolean {
-  try {
-    return holds({ value, context }) === true
-  } catch {
-    return false
-  }
 }

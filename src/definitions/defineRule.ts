@@ -1,7 +1,8 @@
 import type { AnyStateMachine, StateValue } from 'xstate'
-import type { TwinDefinition } from './defineTwin.ts'
-import { TwinError } from '../errors.ts'
 import { machineProblem } from './checkMachine.ts'
+import { checkMigrations, contextCheckOf, type Migration, type TwinDefinition } from './defineTwin.ts'
+import type { JsonSchema } from './schema.ts'
+import { TwinError } from '../errors.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../model/topics.ts'
 
@@ -73,6 +74,10 @@ export interface RuleDefinitionInput {
    * produces derived events of the rule actor, `sendCommand` commands devices.
    */
   machine: AnyStateMachine
+  /** As for twins: `migrations[n]` takes a stored rule actor of version n to n+1. */
+  migrations?: Record<number, Migration>
+  /** As for twins: the JSON Schema a migrated actor's context must satisfy. */
+  contextSchema?: JsonSchema
 }
 
 export interface RuleDefinition extends Readonly<RuleDefinitionInput> {
@@ -102,6 +107,8 @@ export function defineRule(input: RuleDefinitionInput): RuleDefinition {
     if ((source.changes ?? 'none') === 'none' && !source.events?.length) fail(`inputs[${i}] takes neither changes nor events`)
     if (typeof source.groupBy !== 'string' && typeof source.groupBy !== 'function') fail(`inputs[${i}].groupBy must be an attribute name or a function`)
   }
+  checkMigrations(input.migrations, input.version, fail)
+  contextCheckOf(input.contextSchema, fail)
   return Object.freeze({ ...input, kind: 'rule' as const })
 }
 
@@ -116,6 +123,11 @@ export function ruleAsTwin(rule: RuleDefinition): TwinDefinition {
     version: rule.version,
     description: rule.description,
     machine: rule.machine,
+    migrations: rule.migrations,
+    contextSchema: rule.contextSchema,
+    ...contextCheckOf(rule.contextSchema, (why) => {
+      throw new TwinError('TWIN_ERR_DEFINITION', `rule definition "${rule.name}": ${why}`)
+    }),
     events: {},
     topic: parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE),
     validators: new Map(),

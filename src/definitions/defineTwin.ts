@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv'
-import type { AnyStateMachine, StateValue } from 'xstate'
+import type { AnyStateMachine, EventObject, StateValue } from 'xstate'
 import { machineProblem } from './checkMachine.ts'
-import { compileSchema, type JsonSchema } from './schema.ts'
+import { compileSchema, schemaErrorText, type JsonSchema } from './schema.ts'
 import { TwinError } from '../errors.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
 import { EVENT_PATTERN, TYPE_PATTERN } from '../model/ids.ts'
@@ -34,16 +34,64 @@ export interface TwinDefinitionInput {
    * of the state value and context; one that throws counts as false.
    */
   indicators?: Record<string, (twin: { value: StateValue; context: any }) => boolean>
+  /**
+   * How a twin stored by an older version becomes one of this version:
+   * `migrations[n]` takes a twin of version n to n+1 (docs/twins.md,
+   * "Versions and migrations"). Pure functions of the stored snapshot; run when
+   * a stored twin is loaded, or by `twin migrate`.
+   */
+  migrations?: Record<number, Migration>
+  /** JSON Schema a migrated twin's context must satisfy (checked after migrations, before the twin is written). */
+  contextSchema?: JsonSchema
 }
+
+/** A stored twin as a migration sees it, and returns it. */
+export interface StoredTwinSnapshot {
+  /** the definition version it is stored with (the migration's `from`) */
+  version: number
+  value: StateValue
+  context: any
+  /** pending timers by id: when they fire, and the event they raise */
+  timers: Record<string, { due: number; event: EventObject }>
+  /** XState history values: history state id -> ids of the state nodes it remembers */
+  historyValue?: Record<string, string[]>
+  attributes?: Record<string, string>
+}
+
+/** One migration step: a twin of version n (`snapshot.version`) to n+1. Return a new snapshot; the one given is a copy. */
+export type Migration = (snapshot: StoredTwinSnapshot, twin: { type: string; id: string }) => StoredTwinSnapshot
 
 export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
   readonly topic: TopicTemplate
+  /** `contextSchema` compiled; `contextCheckText` says why the last check failed */
+  readonly contextCheck?: (context: unknown) => boolean
+  readonly contextCheckText?: () => string
   /** Payload validator per accepted event: the declared ones and the engine's (attributes, ack). */
   readonly validators: ReadonlyMap<string, ValidateFunction>
 }
 
 const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
 
+
+/** Migrations are keyed by the version they start from: 1 .. version-1, each a function. */
+export function checkMigrations(migrations: Record<number, unknown> | undefined, version: number, fail: (why: string) => never): void {
+  for (const [from, step] of Object.entries(migrations ?? {})) {
+    const n = Number(from)
+    if (!Number.isInteger(n) || n < 1 || n >= version) fail(`migrations[${from}]: a migration takes version n to n+1, so n must be an integer from 1 to ${version - 1}`)
+    if (typeof step !== 'function') fail(`migrations[${from}] must be a function (snapshot) => snapshot`)
+  }
+}
+
+/** The compiled `contextSchema` check, or nothing. */
+export function contextCheckOf(schema: JsonSchema | undefined, fail: (why: string) => never): Pick<TwinDefinition, 'contextCheck' | 'contextCheckText'> {
+  if (schema === undefined) return {}
+  try {
+    const validate = compileSchema(schema)
+    return { contextCheck: (context) => validate(context) === true, contextCheckText: () => schemaErrorText(validate).replace(/^payload/, 'context') }
+  } catch (err) {
+    return fail(`contextSchema is not a valid JSON Schema: ${(err as Error).message}`)
+  }
+}
 
 /** Fields the engine sets on every event a machine sees: `type` (the event name) and `at` (engine time). */
 export const RESERVED_FIELDS = ['type', 'at'] as const
@@ -88,7 +136,8 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
     if (!EVENT_PATTERN.test(name)) fail(`indicator name "${name}" must match [A-Za-z][A-Za-z0-9_-]{0,63}`)
     if (typeof holds !== 'function') fail(`indicator "${name}" must be a function of { value, context } returning true or false`)
   }
+  checkMigrations(input.migrations, input.version, fail)
   const topic =
     input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
-  return Object.freeze({ ...input, topic, validators })
+  return Object.freeze({ ...input, topic, validators, ...contextCheckOf(input.contextSchema, fail) })
 }

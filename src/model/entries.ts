@@ -105,13 +105,15 @@ export interface ShardWrites {
 
 /**
  * What a twin counts towards in its shard's live counts (GET /twins/counts):
- * its type (`total`), every active state node (`state`, dotted paths,
- * ancestors included: `normal`, `normal.moving`), its tags, and the
- * indicators its definition declares that are true for it.
+ * its type (`total`), the definition version it is stored at (`version`:
+ * the index of stored versions that rolling upgrades and startup checks
+ * read), every active state node (`state`, dotted paths, ancestors included:
+ * `normal`, `normal.moving`), its tags, and the indicators its definition
+ * declares that are true for it.
  */
 export interface CountKey {
   type: string
-  kind: 'total' | 'state' | 'tag' | 'indicator'
+  kind: 'total' | 'version' | 'state' | 'tag' | 'indicator'
   /** '' for total */
   name: string
 }

@@ -37,6 +37,10 @@ export interface TwinRecord {
   o?: unknown
   /** 1 when context, timer events or output hold values JSON cannot carry (stored with the faithful encoding) */
   x?: 1
+  /** the tags of the state it was counted with (core/stateCounts.ts); absent in records older than the counts */
+  g?: string[]
+  /** the indicators of its definition that held when it was counted */
+  i?: string[]
 }
 
 /**

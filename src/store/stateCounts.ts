@@ -11,12 +11,13 @@ import { META } from './shardMeta.ts'
  *
  * Field per count key, `<kind>|<type>|<name>`:
  *   t|<type>|           twins of the type
+ *   v|<type>|<version>  twins stored at a definition version (the index of stored versions)
  *   s|<type>|<path>     twins in a state node (dotted path, ancestors counted too)
  *   g|<type>|<tag>      twins whose state has a tag
  *   i|<type>|<name>     twins for which an indicator of the definition holds
  */
-const KIND_CODE = { total: 't', state: 's', tag: 'g', indicator: 'i' } as const
-const CODE_KIND: Record<string, CountKey['kind']> = { t: 'total', s: 'state', g: 'tag', i: 'indicator' }
+const KIND_CODE = { total: 't', version: 'v', state: 's', tag: 'g', indicator: 'i' } as const
+const CODE_KIND: Record<string, CountKey['kind']> = { t: 'total', v: 'version', s: 'state', g: 'tag', i: 'indicator' }
 
 export function countField(key: CountKey): string {
   return `${KIND_CODE[key.kind]}|${key.type}|${key.name}`
@@ -37,6 +38,8 @@ export interface TypeCounts {
   states: Record<string, number>
   tags: Record<string, number>
   indicators: Record<string, number>
+  /** per definition version the twins are stored at */
+  versions: Record<string, number>
 }
 
 /** Live counts of every type (or one), summed over the shards: one HGETALL per shard, in one round trip. */
@@ -48,16 +51,22 @@ export async function readCounts(redis: RedisClient, keys: Keys, shards: number,
       const key = parseCountField(field)
       const n = Number(raw)
       if (!key || (type !== undefined && key.type !== type)) continue
-      const c = (out[key.type] ??= { total: 0, states: {}, tags: {}, indicators: {} })
+      const c = (out[key.type] ??= emptyCounts())
       if (key.kind === 'total') c.total += n
       else {
-        const group = key.kind === 'state' ? c.states : key.kind === 'tag' ? c.tags : c.indicators
+        const group = c[GROUP[key.kind]]
         group[key.name] = (group[key.name] ?? 0) + n
       }
     }
   }
-  for (const c of Object.values(out)) for (const group of [c.states, c.tags, c.indicators]) for (const name in group) if (group[name] === 0) delete group[name]
+  for (const c of Object.values(out)) for (const group of [c.states, c.tags, c.indicators, c.versions]) for (const name in group) if (group[name] === 0) delete group[name]
   return out
+}
+
+const GROUP = { version: 'versions', state: 'states', tag: 'tags', indicator: 'indicators' } as const
+
+export function emptyCounts(): TypeCounts {
+  return { total: 0, states: {}, tags: {}, indicators: {}, versions: {} }
 }
 
 /** True once the shard's counts are kept (a recount ran, or the shard was created with them). */

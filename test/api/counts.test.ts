@@ -46,17 +46,17 @@ describe('GET /twins/counts', () => {
   it('counts twins per state node (ancestors included), tag and indicator, exactly, as they move', async () => {
     p = await startPipeline({ registry: new TwinRegistry([lamp]) })
     app = (await startApi(p)).app
-    expect(await counts()).toEqual({ total: 0, states: {}, tags: {}, indicators: {} })
+    expect(await counts()).toEqual({ total: 0, states: {}, tags: {}, indicators: {}, versions: {} })
     await send('a', 'on')
     await send('b', 'on')
     await send('b', 'dim')
     await send('c', 'temp', { c: 60 })
     await waitFor('applied', () => p.worker.stats.applied === 4)
-    expect(await counts()).toEqual({ total: 3, states: { off: 1, lit: 2, 'lit.bright': 1, 'lit.dim': 1 }, tags: { lit: 2 }, indicators: { hot: 1 } })
+    expect(await counts()).toEqual({ total: 3, states: { off: 1, lit: 2, 'lit.bright': 1, 'lit.dim': 1 }, tags: { lit: 2 }, indicators: { hot: 1 }, versions: { 1: 3 } })
     await send('b', 'off')
     await send('c', 'temp', { c: 10 })
     await waitFor('applied', () => p.worker.stats.applied === 6)
-    expect(await counts()).toEqual({ total: 3, states: { off: 2, lit: 1, 'lit.bright': 1 }, tags: { lit: 1 }, indicators: {} })
+    expect(await counts()).toEqual({ total: 3, states: { off: 2, lit: 1, 'lit.bright': 1 }, tags: { lit: 1 }, indicators: {}, versions: { 1: 3 } })
     const lit = (await app.inject({ url: '/twins?type=lamp&tag=lit' })).json()
     expect(lit.twins.map((t: { id: string; tags: string[] }) => [t.id, t.tags])).toEqual([['a', ['lit']]])
     const one = (await app.inject({ url: '/twins/counts?type=lamp' })).json()
@@ -94,14 +94,15 @@ describe('GET /twins/counts', () => {
 })
 
 /** The counts computed from the stored twins themselves (paging through GET /twins). */
-async function countFromTwins(): Promise<{ total: number; states: Record<string, number>; tags: Record<string, number>; indicators: Record<string, number> }> {
-  const out = { total: 0, states: {} as Record<string, number>, tags: {} as Record<string, number>, indicators: {} as Record<string, number> }
+async function countFromTwins(): Promise<Record<string, unknown> & { total: number }> {
+  const out = { total: 0, states: {} as Record<string, number>, tags: {} as Record<string, number>, indicators: {} as Record<string, number>, versions: {} as Record<string, number> }
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1)
   let cursor: string | undefined
   do {
     const page = (await app!.inject({ url: `/twins?type=lamp&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` })).json()
     for (const t of page.twins) {
       out.total++
+      bump(out.versions, '1')
       if (typeof t.value === 'string') bump(out.states, t.value)
       else for (const [k, v] of Object.entries(t.value)) (bump(out.states, k), bump(out.states, `${k}.${v as string}`))
       for (const tag of t.tags ?? []) bump(out.tags, tag)
