@@ -17,6 +17,9 @@ export const ErrorCodes = {
   TWIN_ERR_EVENT_NOT_ACCEPTED: 'the twin machine has no transition for this event in its current state',
   TWIN_ERR_MACHINE_FAILED: 'the twin machine threw while handling the event',
   TWIN_ERR_COMMAND_INVALID: 'a device command names no valid twin or command',
+  TWIN_ERR_INPUT_KEY_MISSING: 'a message on an input has no value at the key path of a twin type that takes the input',
+  TWIN_ERR_INPUT_UNKNOWN: 'no twin type takes an input of this name',
+  TWIN_ERR_PUBLISH_TOPIC: 'a derived event asked to be published to a topic the engine refuses',
   // Apps.
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',

@@ -116,5 +116,7 @@ export function ruleAsTwin(rule: RuleDefinition): TwinDefinition {
     events: {},
     topic: parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE),
     validators: new Map(),
+    inputs: [],
+    outputs: {},
   })
 }

@@ -1,12 +1,14 @@
 import type { ValidateFunction } from 'ajv'
 import type { AnyStateMachine } from 'xstate'
+import { checkTopicInput, type TopicInput, type TopicInputDeclaration } from './topicInputs.ts'
+import { checkOutputs, type EventOutput } from './outputs.ts'
 import { compileSchema, type JsonSchema } from './schema.ts'
 import { TwinError } from '../errors.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
 import { EVENT_PATTERN, TYPE_PATTERN } from '../model/ids.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
 
-export type { JsonSchema }
+export type { EventOutput, JsonSchema, TopicInputDeclaration }
 
 /** What a rule author writes in `twins/<type>.ts`. */
 export interface TwinDefinitionInput {
@@ -26,14 +28,26 @@ export interface TwinDefinitionInput {
   events: Record<string, JsonSchema>
   /** Topic template for this type's device events; default `devices/{type}/{id}/{event}`. */
   topic?: string
+  /**
+   * Topics outside the template this type takes messages from, the twin id
+   * read from a payload path: `[{ topic: 'plant/pressure', event: 'pressure', keyPath: 'motorid' }]`.
+   * Several types may take one topic; each message reaches each (ADR 0021).
+   */
+  inputs?: TopicInputDeclaration[]
+  /** Derived events the engine also delivers itself: published to a topic, or fed to an input (src/definitions/outputs.ts). */
+  outputs?: Record<string, EventOutput>
 }
 
-export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
+export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic' | 'inputs' | 'outputs'>> {
   readonly topic: TopicTemplate
+  /** input topics, checked (none: []) */
+  readonly inputs: readonly TopicInput[]
+  readonly outputs: Readonly<Record<string, EventOutput>>
   /** Payload validator per accepted event: the declared ones and the engine's (attributes, ack). */
   readonly validators: ReadonlyMap<string, ValidateFunction>
 }
 
+const NO_OUTPUTS: Readonly<Record<string, EventOutput>> = Object.freeze({})
 const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
 
 
@@ -64,5 +78,8 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
   for (const [name, validate] of ENGINE_VALIDATORS) validators.set(name, validate)
   const topic =
     input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
-  return Object.freeze({ ...input, topic, validators })
+  if (input.inputs !== undefined && !Array.isArray(input.inputs)) fail('inputs must be a list of { topic, event, keyPath?, … }')
+  const inputs = (input.inputs ?? []).map((d) => checkTopicInput(input.type, input.events, d, fail))
+  const outputs = input.outputs === undefined ? NO_OUTPUTS : checkOutputs(input.outputs, fail)
+  return Object.freeze({ ...input, topic, validators, inputs, outputs })
 }
