@@ -10,6 +10,7 @@ import { commandRoutes } from './commandRoutes.ts'
 import type { ApiContext } from './context.ts'
 import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
+import { inputRoutes } from './inputRoutes.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
 import { WsHub } from './ws/hub.ts'
@@ -110,6 +111,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   effectsRoutes(app, ctx)
   commandRoutes(app, ctx)
+  inputRoutes(app, ctx)
   app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { token: { type: 'string', description: 'API token, for clients that cannot set headers' } } } } }, (socket) => {
     hub.accept(socket)
   })
