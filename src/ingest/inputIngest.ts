@@ -38,9 +38,8 @@ export interface InputAccepted {
  * twin type that takes it. The entries of one message are written in one
  * all-or-nothing script call (addInboxEntries-n.lua) issued in the caller's
  * tick, so the ingestor's auto-pipelined writes keep their order: each
- * twin sees its messages in the order they arrived. On Redis Cluster one
- * script call holds one shard's entries; targets on several shards are then
- * written in the same pipeline but not atomically (docs/adr/0021).
+ * twin sees its messages in the order they arrived. On Redis Cluster the
+ * entries are written in the same pipeline but not atomically (docs/adr/0021).
  */
 export class InputIngest {
   private readonly cluster: boolean
@@ -91,36 +90,27 @@ export class InputIngest {
     return accepted
   }
 
-  /** Writes one message's entries: one XADD for one target, else all or none per script call. */
+  /**
+   * Writes one message's entries: one XADD for one target; else one script
+   * call, all or none. On Redis Cluster the targets' inboxes are in different
+   * slots, which one script cannot hold (and ioredis cannot auto-pipeline a
+   * script whose first argument is its key count): an XADD each, in one
+   * pipeline per node, not atomic together (docs/adr/0021).
+   */
   private async write(deliveries: readonly InputDelivery[]): Promise<InputAccepted[]> {
     if (deliveries.length === 0) return []
     const appends = deliveries.map((d) => {
       const shard = shardOf(twinKey(d.type, d.id), this.o.shards)
       return { shard, append: { inbox: this.o.keys.shard(shard).inbox, entry: { type: d.type, twinId: d.id, event: d.event, payload: d.payload } } satisfies InboxAppend }
     })
-    let ids: string[]
-    if (appends.length === 1) {
-      const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
-      ids = [await xadd.call(this.o.redis, appends[0]!.append.inbox, '*', ...inboxFields(appends[0]!.append.entry))]
-    } else if (!this.cluster) {
-      ids = await this.o.redis.addInboxEntries(...addInboxEntriesArgs(appends.map((a) => a.append)))
-    } else {
-      ids = await this.perShard(appends)
-    }
+    const ids = appends.length > 1 && !this.cluster
+      ? await this.o.redis.addInboxEntries(...addInboxEntriesArgs(appends.map((a) => a.append)))
+      : await Promise.all(appends.map(({ append }) => this.xadd(append.inbox, '*', ...inboxFields(append.entry))))
     return deliveries.map((d, i) => ({ type: d.type, id: d.id, shard: appends[i]!.shard, entryId: ids[i]! }))
   }
 
-  /** Redis Cluster: one script call per shard (one slot each), all in the same tick. */
-  private async perShard(appends: ReadonlyArray<{ shard: number; append: InboxAppend }>): Promise<string[]> {
-    const groups = new Map<number, number[]>()
-    appends.forEach((a, i) => groups.set(a.shard, [...(groups.get(a.shard) ?? []), i]))
-    const ids: string[] = []
-    await Promise.all(
-      [...groups.values()].map(async (members) => {
-        const got = await this.o.redis.addInboxEntries(...addInboxEntriesArgs(members.map((i) => appends[i]!.append)))
-        members.forEach((i, k) => (ids[i] = got[k]!))
-      }),
-    )
-    return ids
+  private xadd(key: string, ...args: string[]): Promise<string> {
+    const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
+    return xadd.call(this.o.redis, key, ...args)
   }
 }

@@ -2,8 +2,8 @@
   Appends the inbox entries of one input message for all its targets at once:
   every entry, or none (ADR 0021). One message on an input topic may feed
   twins on several shards; its PUBACK waits for this one write, so a retry
-  after a failure never finds some targets fed already.
-  On Redis Cluster each call holds the keys of one shard (one slot).
+  after a failure never finds some targets fed already. Single Redis only:
+  on Redis Cluster the inboxes are in different slots (ingest then XADDs each).
 
   Input:
     KEYS[1..n] inbox   stream: the shard inboxes the entries go to
@@ -14,7 +14,17 @@
 
   Output:
     the entries' stream ids, in order
+    an error, with nothing written, when a key holds something else than a stream
+    (Redis runs a script in isolation and checks memory before it starts: with
+    this check no write of the script fails after another succeeded)
 ]]
+for _, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'stream' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not an inbox stream: nothing written')
+  end
+end
+
 local ids = {}
 local i = 1
 while i <= #ARGV do
