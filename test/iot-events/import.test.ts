@@ -231,6 +231,18 @@ describe('the analyzer (--check)', () => {
     ]))
   })
 
+  it('warns on an iotTopicPublish the engine will not publish and an iotEvents feeding the model\'s own input', () => {
+    const thermostat = importIotEvents({ models: [model('workshop-edukit-thermostat.json')] }).issues.filter((i) => i.check === 'publish-topic')
+    expect(thermostat.map((i) => i.path)).toContain('$.detectorModelDefinition.states[0].onEnter.events[1].actions[0].iotTopicPublish.mqttTopic')
+    expect(thermostat[0]!.message).toContain('"$aws/things/<<CLIENT_ID>>/shadow/update"')
+    const doc = JSON.parse(readFileSync(model('motor-pressure-cli.json'), 'utf8'))
+    doc.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions.push({ iotEvents: { inputName: 'PressureInput' } })
+    const file = join(fresh('loop'), 'loop.json')
+    writeFileSync(file, JSON.stringify(doc))
+    const loop = importIotEvents({ models: [file] }).issues.filter((i) => i.check === 'input-loop')
+    expect(loop.map((i) => i.path)).toEqual([`$.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions[${doc.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions.length - 1}].iotEvents.inputName`])
+  })
+
   it('runs as `twin import iot-events --check`: warnings printed, nothing written', () => {
     const out = fresh('cli')
     const run = spawnSync(process.execPath, [join(ROOT, 'bin/twin.js'), 'import', 'iot-events', model('sample-troubleshoot-hvac.json'), '--check', '--out', out], { cwd: ROOT, encoding: 'utf8' })
