@@ -35,7 +35,7 @@ const ENGINE_PREFIXES = ['devices/', 'twins/']
 export function deliverOutputs(sink: EffectSink, registry: TwinRegistry, key: string, events: readonly DerivedEvent[]): void {
   if (events.length === 0) return
   const definition = registry.actor(events[0]!.type)
-  if (!definition || Object.keys(definition.outputs).length === 0) return
+  if (!definition || !hasAny(definition.outputs)) return
   for (const event of events) {
     const output = definition.outputs[event.name]
     if (!output) continue
@@ -85,6 +85,11 @@ function inputOutput(sink: EffectSink, registry: TwinRegistry, key: string, even
     sink.outbox.push({ kind: 'routed', id: `${event.id}:i${n}`, from: key, to: twinKey(d.type, d.id), event: d.event, payload: d.payload, at: event.at })
   })
   for (const r of resolved.refusals) deadLetter(sink, r.error.code, `derived event "${event.name}" of ${key}: ${r.error.message}`, key, r.event, kept(payload))
+}
+
+function hasAny(outputs: object): boolean {
+  for (const _ in outputs) return true
+  return false
 }
 
 /** Dead letters keep the start of a payload (as store/deadLetters.ts does at ingest). */

@@ -37,6 +37,8 @@ export class InputIndex {
 
   /** Every target whose topic filter matches `topic`, in declaration order; empty when none. */
   onTopic(topic: string): readonly InputTarget[] {
+    // Device events (the bulk of the traffic) never are input messages: no input topic is under devices/.
+    if (this.all.length === 0 || topic.startsWith('devices/')) return NONE
     const exact = this.exact.get(topic)
     if (this.wildcards.length === 0) return exact ?? NONE
     const matched = this.all.filter((t) => (isExactTopic(t.input.topic) ? t.input.topic === topic : filterMatches(t.input.topic, topic)))
