@@ -24,7 +24,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'cluster',
-          include: ['test/worker/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/e2e/cluster.test.ts', 'test/effects/webhooks.test.ts'],
+          include: ['test/worker/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/api/**/*.test.ts', 'test/ingest/ingestor.test.ts', 'test/ingest/inputIngest.test.ts', 'test/e2e/cluster.test.ts', 'test/effects/webhooks.test.ts'],
         },
       },
     ],

@@ -23,6 +23,9 @@ export const ErrorCodes = {
   TWIN_ERR_MIGRATION_FAILED: 'a stored twin could not be migrated to the current version of its definition',
   TWIN_ERR_VERSION_AHEAD: 'a stored twin was written by a newer version of its definition than this engine has',
   TWIN_ERR_ACTION_UNSUPPORTED: 'the machine used an action a twin cannot run (sendTo another actor, spawnChild)',
+  TWIN_ERR_INPUT_KEY_MISSING: 'a message on an input has no value at the key path of a twin type that takes the input',
+  TWIN_ERR_INPUT_UNKNOWN: 'no twin type takes an input of this name',
+  TWIN_ERR_PUBLISH_TOPIC: 'a derived event asked to be published to a topic the engine refuses',
   // Apps.
   TWIN_ERR_NOT_FOUND: 'no twin with this type and id exists',
   TWIN_ERR_BAD_REQUEST: 'the request is malformed',

@@ -12,6 +12,7 @@ import { consoleRoutes } from './consoleRoutes.ts'
 import type { ApiContext } from './context.ts'
 import { effectsRoutes } from './effectsRoutes.ts'
 import { errorHandler } from './httpErrors.ts'
+import { inputRoutes } from './inputRoutes.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { sessionRoutes } from './sessionRoutes.ts'
 import { twinRoutes } from './twinRoutes.ts'
@@ -121,6 +122,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   commandRoutes(app, ctx)
   sessionRoutes(app, ctx, tickets)
   await consoleRoutes(app, log.child({ component: 'console' }))
+  inputRoutes(app, ctx)
   app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { ticket: { type: 'string', description: 'single-use ticket from POST /ws-ticket (browsers: keeps the token out of the address)' }, token: { type: 'string', description: 'API token, for clients that cannot set headers (prefer ticket)' } } } } }, (socket) => {
     hub.accept(socket)
   })

@@ -22,6 +22,12 @@ export interface StateInfo {
   /** compound states: the initial child's path */
   initial?: string
   states?: StateInfo[]
+  /**
+   * the state's display name, when its key is not the name to show
+   * (`meta: { label }` on the state node; twins imported from AWS IoT Events
+   * label states whose names XState cannot use as keys)
+   */
+  label?: string
 }
 
 export interface TransitionInfo {
@@ -53,6 +59,7 @@ interface Node {
   after: Array<{ delay: string | number; eventType: string }>
   /** eventless transitions; XState 5 keeps them apart from `transitions` */
   always?: Array<{ target?: Node[]; guard?: unknown; actions?: unknown[] }>
+  meta?: { label?: unknown }
 }
 
 const pathOf = (node: Node) => node.path.join('.')
@@ -89,6 +96,7 @@ export function statechartOf(machine: AnyStateMachine): StateChart {
     const info: StateInfo = { key: node.key, path: pathOf(node), type: node.type }
     const initial = node.initial?.target?.[0]
     if (initial) info.initial = pathOf(initial)
+    if (typeof node.meta?.label === 'string') info.label = node.meta.label
     if (children.length) info.states = children.map(visit)
     return info
   }

@@ -133,12 +133,18 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   const describe = (type: string) => {
     const d = ctx.registry.require(type)
-    return { type, version: d.version, description: d.description, topic: d.topic.source, events: d.events, statechart: statechartOf(d.machine) }
+    const inputs = d.inputs.map((i) => ({ name: i.name, topic: i.topic, event: i.event, ...(i.keyPathText ? { keyPath: i.keyPathText } : { id: i.id }), as: i.as }))
+    return { type, version: d.version, description: d.description, topic: d.topic.source, inputs, events: d.events, statechart: statechartOf(d.machine) }
   }
   const typeSchema = {
     type: 'object',
     properties: {
       type: { type: 'string' }, version: { type: 'integer' }, description: { type: 'string' }, topic: { type: 'string' },
+      inputs: {
+        type: 'array',
+        description: 'input topics (ADR 0021): messages on `topic` become `event` for the twin named at `keyPath` in the payload (or `id`)',
+        items: { type: 'object', properties: { name: { type: 'string' }, topic: { type: 'string' }, event: { type: 'string' }, keyPath: { type: 'string' }, id: { type: 'string' }, as: { type: 'string' } } },
+      },
       events: { type: 'object', additionalProperties: true, description: 'device events with the JSON Schema of their payload' },
       statechart: statechartSchema,
     },

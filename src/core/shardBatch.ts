@@ -2,6 +2,7 @@ import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
 import { addCountDeltas, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
 import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
+import { deliverOutputs } from './outputs.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
@@ -154,6 +155,7 @@ function commitStep(batch: Batch, w: Working, idBase: string, result: EngineStep
   w.dirty = true
   batch.views.push(toView(key, record, result.snapshot.tags))
   const events = emitDerived(batch, key, idBase, result.emitted, record.u)
+  deliverOutputs(batch, registry, key, events)
   result.commands.forEach((c, k) => routeCommand(batch, registry, key, `${idBase}:c${k}`, c, record.u))
   if (result.publish) {
     const { name, message } = result.publish
@@ -179,7 +181,7 @@ function initEffects(batch: Batch, w: Working): void {
   w.init = undefined
   queueArmed(batch, w.key, NO_TIMERS, init.record)
   const u = init.record.u
-  emitDerived(batch, w.key, `${w.key}@${u}:init`, init.emitted, u)
+  deliverOutputs(batch, batch.input.registry, w.key, emitDerived(batch, w.key, `${w.key}@${u}:init`, init.emitted, u))
   init.commands.forEach((c, k) => routeCommand(batch, batch.input.registry, w.key, `${w.key}@${u}:init:c${k}`, c, u))
 }
 

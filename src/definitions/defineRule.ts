@@ -131,5 +131,7 @@ export function ruleAsTwin(rule: RuleDefinition): TwinDefinition {
     events: {},
     topic: parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE),
     validators: new Map(),
+    inputs: [],
+    outputs: {},
   })
 }

@@ -1,13 +1,15 @@
 import type { ValidateFunction } from 'ajv'
 import type { AnyStateMachine, EventObject, StateValue } from 'xstate'
 import { machineProblem } from './checkMachine.ts'
+import { checkOutputs, type EventOutput } from './outputs.ts'
 import { compileSchema, schemaErrorText, type JsonSchema } from './schema.ts'
+import { checkTopicInput, type TopicInput, type TopicInputDeclaration } from './topicInputs.ts'
 import { TwinError } from '../errors.ts'
 import { ENGINE_EVENTS } from '../model/engineEvents.ts'
 import { EVENT_PATTERN, TYPE_PATTERN } from '../model/ids.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate, type TopicTemplate } from '../model/topics.ts'
 
-export type { JsonSchema }
+export type { EventOutput, JsonSchema, TopicInputDeclaration }
 
 /** What a rule author writes in `twins/<type>.ts`. */
 export interface TwinDefinitionInput {
@@ -43,7 +45,16 @@ export interface TwinDefinitionInput {
   migrations?: Record<number, Migration>
   /** JSON Schema a migrated twin's context must satisfy (checked after migrations, before the twin is written). */
   contextSchema?: JsonSchema
+  /**
+   * Topics outside the template this type takes messages from, the twin id
+   * read from a payload path: `[{ topic: 'plant/pressure', event: 'pressure', keyPath: 'motorid' }]`.
+   * Several types may take one topic; each message reaches each (ADR 0021).
+   */
+  inputs?: TopicInputDeclaration[]
+  /** Derived events the engine also delivers itself: published to a topic, or fed to an input (src/definitions/outputs.ts). */
+  outputs?: Record<string, EventOutput>
 }
+
 
 /** A stored twin as a migration sees it, and returns it. */
 export interface StoredTwinSnapshot {
@@ -61,8 +72,11 @@ export interface StoredTwinSnapshot {
 /** One migration step: a twin of version n (`snapshot.version`) to n+1. Return a new snapshot; the one given is a copy. */
 export type Migration = (snapshot: StoredTwinSnapshot, twin: { type: string; id: string }) => StoredTwinSnapshot
 
-export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic'>> {
+export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topic' | 'inputs' | 'outputs'>> {
   readonly topic: TopicTemplate
+  /** input topics, checked (none: []) */
+  readonly inputs: readonly TopicInput[]
+  readonly outputs: Readonly<Record<string, EventOutput>>
   /** `contextSchema` compiled; `contextCheckText` says why the last check failed */
   readonly contextCheck?: (context: unknown) => boolean
   readonly contextCheckText?: () => string
@@ -70,6 +84,7 @@ export interface TwinDefinition extends Readonly<Omit<TwinDefinitionInput, 'topi
   readonly validators: ReadonlyMap<string, ValidateFunction>
 }
 
+const NO_OUTPUTS: Readonly<Record<string, EventOutput>> = Object.freeze({})
 const ENGINE_VALIDATORS = Object.entries(ENGINE_EVENTS).map(([name, schema]) => [name, compileSchema(schema)] as const)
 
 
@@ -139,5 +154,8 @@ export function defineTwin(input: TwinDefinitionInput): TwinDefinition {
   checkMigrations(input.migrations, input.version, fail)
   const topic =
     input.topic === undefined ? parseTopicTemplate(DEFAULT_TOPIC_TEMPLATE) : parseTopicTemplate(input.topic, input.type)
-  return Object.freeze({ ...input, topic, validators, ...contextCheckOf(input.contextSchema, fail) })
+  if (input.inputs !== undefined && !Array.isArray(input.inputs)) fail('inputs must be a list of { topic, event, keyPath?, … }')
+  const inputs = (input.inputs ?? []).map((d) => checkTopicInput(input.type, input.events, d, fail))
+  const outputs = input.outputs === undefined ? NO_OUTPUTS : checkOutputs(input.outputs, fail)
+  return Object.freeze({ ...input, topic, validators, inputs, outputs, ...contextCheckOf(input.contextSchema, fail) })
 }

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import type { StateValue } from 'xstate'
 import { ruleAsTwin, type RuleDefinition, type RuleInput } from './defineRule.ts'
 import type { TwinDefinition } from './defineTwin.ts'
+import { InputIndex } from './inputIndex.ts'
 import { TwinError } from '../errors.ts'
 import type { TopicMatch, TopicTemplate } from '../model/topics.ts'
 
@@ -25,6 +26,8 @@ export class TwinRegistry {
   private readonly templates: TopicTemplate[] = []
   private readonly byRule = new Map<string, RuleDefinition>()
   private readonly bySource = new Map<string, RuleRoute[]>()
+  /** input topics of every twin type (ADR 0021) */
+  readonly inputs: InputIndex
 
   constructor(definitions: Iterable<TwinDefinition>, rules: Iterable<RuleDefinition> = []) {
     for (const definition of definitions) {
@@ -35,6 +38,7 @@ export class TwinRegistry {
       this.actors.set(definition.type, definition)
       if (!this.templates.some((t) => t.source === definition.topic.source)) this.templates.push(definition.topic)
     }
+    this.inputs = new InputIndex(this.byType.values(), this.templates)
     for (const rule of rules) {
       if (this.byType.has(rule.name) || this.byRule.has(rule.name)) {
         throw new TwinError('TWIN_ERR_DEFINITION', `rule "${rule.name}": the name is already used by a twin type or another rule`)
@@ -148,9 +152,9 @@ export class TwinRegistry {
     return [...this.actors.values()]
   }
 
-  /** MQTT subscription filters covering every definition's topic template. */
+  /** MQTT subscription filters covering every definition's topic template and input topics. */
   get filters(): string[] {
-    return [...new Set(this.templates.map((t) => t.filter))]
+    return [...new Set([...this.templates.map((t) => t.filter), ...this.inputs.filters])]
   }
 
   /** The first template that matches the topic levels, or null. */

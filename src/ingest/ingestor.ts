@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
+import { InputIngest, type InputAccepted, type InputDeadLetter } from './inputIngest.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { parsePayload, truncate, validateEvent } from '../definitions/validate.ts'
 import { TwinError } from '../errors.ts'
@@ -48,11 +49,21 @@ export interface IngestStats {
  */
 export class Ingestor {
   readonly stats: IngestStats = { accepted: 0, deadLetters: 0 }
+  /** messages on input topics and named inputs: one message, every twin type taking it (ADR 0021) */
+  private readonly inputs: InputIngest
 
-  constructor(private readonly o: IngestOptions) {}
+  constructor(private readonly o: IngestOptions) {
+    this.inputs = new InputIngest({ ...o, deadLetter: (d) => this.inputDeadLetter(d) })
+  }
 
   /** An MQTT publish. Resolves when the event (or its dead letter) is in Redis. */
   async fromMqtt(topic: string, payload: Buffer): Promise<void> {
+    const targets = topic.length <= MAX_TOPIC_LENGTH ? this.o.registry.inputs.onTopic(topic) : []
+    if (targets.length) {
+      const written = await this.inputs.fromMqtt(topic, targets, payload)
+      this.stats.accepted += written
+      return
+    }
     try {
       await this.accept(topic, payload)
     } catch (err) {
@@ -67,6 +78,17 @@ export class Ingestor {
    */
   fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
     return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event })
+  }
+
+  /**
+   * A message an app sends to a named input (`POST /inputs/messages`): one
+   * entry per twin type taking it. Throws the TwinError when no twin type
+   * takes the input or none can take the message (nothing is written then).
+   */
+  async fromInput(name: string, text: string, messageId?: string): Promise<InputAccepted[]> {
+    const accepted = await this.inputs.fromApi(name, text, messageId)
+    this.stats.accepted += accepted.length
+    return accepted
   }
 
   /**
@@ -131,10 +153,14 @@ export class Ingestor {
     return match as { type: string; id: string; event: string }
   }
 
-  private async deadLetter(err: TwinError, topic: string, payload: Buffer, src: 'mqtt' | 'api'): Promise<void> {
+  private inputDeadLetter(d: InputDeadLetter): Promise<void> {
+    return this.deadLetter(d.error, d.topic, d.payload, d.src, d.event)
+  }
+
+  private async deadLetter(err: TwinError, topic: string, payload: Buffer | string, src: 'mqtt' | 'api', event?: string): Promise<void> {
     const shard = shardOf(topic, this.o.shards)
     const k = this.o.keys.shard(shard)
-    const fields = deadLetterFields({ code: err.code, reason: err.message, topic: truncate(topic, 512), payload: keptPayload(payload), src })
+    const fields = deadLetterFields({ code: err.code, reason: err.message, topic: truncate(topic, 512), ...(event !== undefined ? { event } : {}), payload: keptPayload(payload), src })
     await this.enqueue(shard, k.dead, ['MAXLEN', '~', String(this.o.deadLetterMaxLen), '*', ...fields], err.code)
     this.stats.deadLetters++
     this.o.log.debug({ code: err.code, topic: truncate(topic, 120) }, 'dead letter')

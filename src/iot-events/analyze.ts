@@ -1,7 +1,8 @@
 import { walk, type Expr } from './expression/ast.ts'
+import { parseExpression } from './expression/parse.ts'
 import { declares, inputUses } from './model/inputs.ts'
 import type { Issue } from './model/issues.ts'
-import { TIMER_ACCURATE_SECONDS, actionKind, type DetectorModel, type Event } from './model/types.ts'
+import { TIMER_ACCURATE_SECONDS, actionKind, topicIsExpression, type DetectorModel, type Event } from './model/types.ts'
 
 /** Locates an expression or field of the normalised model in the user's file. */
 export type Locate = (segments: Array<string | number>) => { file: string; path: string }
@@ -34,7 +35,40 @@ export function analyze(model: DetectorModel, exprs: PlacedExpr[], locate: Locat
   timerPassReads(model, exprs, warn)
   undeclaredReads(model, exprs, warn)
   logicalOperands(exprs, warn)
+  deliveries(model, warn)
   return issues
+}
+
+/** The topic an iotTopicPublish names when it is a bare string or a quoted literal; undefined when computed. */
+function literalTopic(topic: string): string | undefined {
+  if (!topicIsExpression(topic)) return topic
+  try {
+    const expr = parseExpression(topic)
+    return expr.kind === 'string' ? expr.value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Actions the engine delivers itself (ADR 0021) that will not go where the
+ * model meant: an iotTopicPublish to a literal topic the engine refuses (a
+ * `$` topic the broker reserves, one under devices/ or twins/), and an
+ * iotEvents that feeds an input the model reads itself (a loop, as on AWS).
+ */
+function deliveries(model: DetectorModel, warn: Warn): void {
+  const reads = new Set(model.inputs.map((i) => i.inputName))
+  for (const { action, segments } of actions(model)) {
+    const a = action as { iotTopicPublish?: { mqttTopic: string }; iotEvents?: { inputName: string } }
+    const topic = a.iotTopicPublish?.mqttTopic === undefined ? undefined : literalTopic(a.iotTopicPublish.mqttTopic)
+    if (topic !== undefined && /^(\$|devices\/|twins\/)/.test(topic)) {
+      warn('publish-topic', [...segments, 'mqttTopic'], `topic "${topic}" is the broker's or the engine's own: the engine will not publish there (TWIN_ERR_PUBLISH_TOPIC); use a topic of yours`)
+    }
+    const input = a.iotEvents?.inputName
+    if (input !== undefined && reads.has(input)) {
+      warn('input-loop', [...segments, 'inputName'], `feeds input ${input}, which this model reads: each message it sends makes another pass, and may send another`)
+    }
+  }
 }
 
 type Warn = (check: string, segments: Array<string | number>, message: string, at?: number) => void

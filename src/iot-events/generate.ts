@@ -1,18 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { DetectorModel } from './model/types.ts'
 import { detectorNames } from './runtime/names.ts'
+import type { InputRoute } from './runtime/routes.ts'
 
-/** Where an input's messages come from once the engine routes IoT Events inputs (ADR 0020, phase 2). */
-export interface InputRoute {
-  /** the IoT Events input name */
-  input: string
-  /** the twin's device event for it */
-  event: string
-  /** MQTT topic filter its messages arrive on */
-  topic: string
-  /** payload path of the detector key; absent: one twin for the model */
-  keyPath?: string
-}
+export { defaultInputTopic, type InputRoute } from './runtime/routes.ts'
 
 export interface GenerateOptions {
   type: string
@@ -24,9 +15,6 @@ export interface GenerateOptions {
   /** lines of name mappings to print in the header */
   mappings: string[]
 }
-
-/** Default MQTT topic of an input: one topic per input, as an AWS IoT rule forwarded one topic to one input. */
-export const defaultInputTopic = (input: string): string => `iotevents/inputs/${input}`
 
 /** A digest of what a definition is generated from: re-importing the same model keeps its version. */
 export function modelDigest(model: DetectorModel, options: Pick<GenerateOptions, 'routes' | 'resetOnUpdate'>): string {
@@ -55,7 +43,7 @@ export function generateDefinition(model: DetectorModel, options: GenerateOption
   out.push('/** The detector model, normalised to the CreateDetectorModel request, with the inputs it reads. */')
   out.push(`export const model: DetectorModel = ${tsValue(model, '')}`)
   out.push('')
-  out.push('/** Where each input arrives once the engine routes IoT Events inputs (docs/migrate-from-aws-iot-events.md). */')
+  out.push('/** Where each input arrives: its MQTT topic, and the payload path of the twin id (docs/migrate-from-aws-iot-events.md). */')
   out.push(`export const inputs = ${tsValue(options.routes, '')}`)
   out.push('')
   out.push(`const iot = detector(model, { version: ${options.version}${options.resetOnUpdate ? ', resetOnUpdate: true' : ''} })`)
@@ -65,6 +53,10 @@ export function generateDefinition(model: DetectorModel, options: GenerateOption
   out.push(`  version: ${options.version},`)
   out.push(`  description: ${tsString(model.detectorModelDescription ?? `AWS IoT Events detector model ${model.detectorModelName}`)},`)
   out.push('  events: iot.events,')
+  out.push('  // Messages on these topics (or sent to the input by name) reach the twin named by the key.')
+  out.push('  inputs: iot.inputs(inputs),')
+  out.push('  // iotTopicPublish is published to its topic, iotEvents feeds its input; every action is also a derived event.')
+  out.push('  outputs: iot.outputs,')
   out.push('  machine: setup({')
   out.push('    types: {} as { context: DetectorContext; events: DetectorEvent; input: { type: string; id: string } },')
   out.push('    guards: iot.guards,')
@@ -90,12 +82,14 @@ export function generateDefinition(model: DetectorModel, options: GenerateOption
   for (const s of model.detectorModelDefinition.states) {
     const key = names.stateKeys[s.stateName]!
     const transitions = s.onInput?.transitionEvents ?? []
-    if (key !== s.stateName) out.push(`      // IoT Events state ${JSON.stringify(s.stateName)}`)
+    // A state XState cannot use as a key keeps its IoT Events name as its label (GET /twin-types draws it).
+    const label = key !== s.stateName ? `meta: { label: ${tsString(s.stateName)} }` : null
     if (transitions.length === 0) {
-      out.push(`      ${tsKey(key)}: {},`)
+      out.push(`      ${tsKey(key)}: {${label ? ` ${label} ` : ''}},`)
       continue
     }
     out.push(`      ${tsKey(key)}: {`)
+    if (label) out.push(`        ${label},`)
     out.push("        on: { '*': [")
     transitions.forEach((t, i) => {
       const target = names.stateKeys[t.nextState]!

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
+import { checkTopicInput } from '../definitions/topicInputs.ts'
 import { TwinError } from '../errors.ts'
 import { analyze, type PlacedExpr } from './analyze.ts'
 import { ExpressionSyntaxError, parseExpression } from './expression/parse.ts'
@@ -12,6 +13,7 @@ import { parseSource } from './model/source.ts'
 import { formatJsonPath, parseJsonPath, type DetectorModel, type InputDefinition } from './model/types.ts'
 import { compileModel } from './runtime/compile.ts'
 import { detectorNames, typeNameOf } from './runtime/names.ts'
+import { inputTopics } from './runtime/routes.ts'
 
 export interface ImportOptions {
   /** detector model files (JSON or YAML, any shape SEMANTICS.md §2 lists) */
@@ -146,11 +148,25 @@ function importOne(r: ReadModel, given: Map<string, InputDefinition>, options: I
     topic: options.topics?.[i.inputName] ?? defaultInputTopic(i.inputName),
     ...(model.key ? { keyPath: model.key } : {}),
   }))
+  checkRoutes(model.detectorModelName, type, routes)
   const resetOnUpdate = options.resetOnUpdate ?? false
   const file = join(options.out ?? '.', `${type}.ts`)
-  const { version, changed } = nextVersion(file, modelDigest(model, { routes, resetOnUpdate }), options.out !== undefined)
+  const writing = options.out !== undefined
+  const version = nextVersion(file, modelDigest(model, { routes, resetOnUpdate }), writing)
   const source = generateDefinition(model, { type, version, sources: [basename(r.file)], routes, resetOnUpdate, mappings })
+  // The same model keeps its version; the file is rewritten only when its text differs (a newer generator).
+  const changed = !writing || !existsSync(file) || readFileSync(file, 'utf8') !== source
   return { type, version, file, model, source, mappings, changed }
+}
+
+/** The engine takes the routes as input topics (ADR 0021): a topic it would refuse is refused here, before anything is written. */
+function checkRoutes(modelName: string, type: string, routes: readonly InputRoute[]): void {
+  const events = Object.fromEntries(routes.map((r) => [r.event, {}]))
+  for (const declaration of inputTopics(modelName, routes)) {
+    checkTopicInput(type, events, declaration, (why) => {
+      throw new TwinError('TWIN_ERR_IOT_MODEL', `model ${modelName}: ${why} (set it with --topic ${declaration.name}=<topic>)`)
+    })
+  }
 }
 
 /** The inputs of a model: given definitions first, else derived from what the model reads (with a warning). */
@@ -189,12 +205,12 @@ function formatPath(r: ReadModel, segments: Array<string | number>): string {
   return out
 }
 
-/** Version 1 for a new type; the same version when --out has this very definition; else one more. */
-function nextVersion(file: string, digest: string, writing: boolean): { version: number; changed: boolean } {
-  if (!writing || !existsSync(file)) return { version: 1, changed: true }
+/** Version 1 for a new type; the same version when --out has a definition of this very model; else one more. */
+function nextVersion(file: string, digest: string, writing: boolean): number {
+  if (!writing || !existsSync(file)) return 1
   const stamp = generatedStamp(readFileSync(file, 'utf8'))
   if (!stamp) throw new TwinError('TWIN_ERR_IOT_MODEL', `${file} exists and was not written by twin import iot-events: move it away or choose another --out`)
-  return stamp.digest === digest ? { version: stamp.version, changed: false } : { version: stamp.version + 1, changed: true }
+  return stamp.digest === digest ? stamp.version : stamp.version + 1
 }
 
 /** All files or none: written to temporary names beside their targets, then renamed. */

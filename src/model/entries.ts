@@ -33,7 +33,7 @@ export interface DueTimer {
 }
 
 /** An entry of a shard's outbox, written in the same commit as the twins' state and relayed after it. */
-export type OutboxEntry = DerivedOutboxEntry | RoutedOutboxEntry | PublishOutboxEntry
+export type OutboxEntry = DerivedOutboxEntry | RoutedOutboxEntry | PublishOutboxEntry | TopicOutboxEntry
 
 /** A derived event: published on MQTT, handed to the sinks (webhooks), read by consumers. */
 export interface DerivedOutboxEntry {
@@ -69,6 +69,23 @@ export interface PublishOutboxEntry {
   key: string
   name: string
   message: CommandMessage
+  at: number
+}
+
+/**
+ * A derived event's payload for an MQTT topic the event named (a definition's
+ * `outputs` publish, ADR 0021): published QoS 1 by the relay, as is. The topic
+ * was checked when the event was emitted (src/core/outputs.ts).
+ */
+export interface TopicOutboxEntry {
+  kind: 'topic'
+  /** the derived event's id and `:t` */
+  id: string
+  /** the twin key that produced it */
+  key: string
+  topic: string
+  /** the bytes to publish, as text */
+  payload: string
   at: number
 }
 

@@ -45,7 +45,7 @@ export async function startIngestRole(o: IngestRoleOptions): Promise<IngestRole>
       port: settings.mqttPort,
       host: settings.mqttHost,
       // In-process ingest: the device's PUBACK waits for the Redis write. Device
-      // topics (devices/… and any custom template) are ingested; others pass.
+      // topics (devices/…, any custom template, input topics) are ingested; others pass.
       intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
       logger: log,
       credentials: o.credentials,
@@ -73,8 +73,9 @@ export async function startIngestRole(o: IngestRoleOptions): Promise<IngestRole>
   }
 }
 
-/** A topic the engine ingests: under devices/ (but not the commands it sends), or matching a twin's own topic template. */
+/** A topic the engine ingests: under devices/ (but not the commands it sends), a twin's own topic template, or an input topic (ADR 0021). */
 function isDeviceTopic(registry: TwinRegistry, topic: string): boolean {
   if (isCommandTopic(topic)) return false
-  return topic.startsWith('devices/') || (topic.length <= 512 && registry.matchTopic(topic.split('/')) !== null)
+  if (topic.startsWith('devices/')) return true
+  return topic.length <= 512 && (registry.matchTopic(topic.split('/')) !== null || registry.inputs.takes(topic))
 }

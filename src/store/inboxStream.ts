@@ -25,3 +25,26 @@ export function decodeInboxEntries(items: ReadonlyArray<[string, string[]]>): In
     return entry
   })
 }
+
+/** An entry for one shard's inbox, as one input message makes it for one target. */
+export interface InboxAppend {
+  /** the inbox stream key */
+  inbox: string
+  entry: Omit<InboxEntry, 'id'>
+}
+
+/**
+ * The keys and arguments of addInboxEntries-n.lua for `appends`, in order:
+ * `[numKeys, ...keys, ...groups]`, each group `k, m, m x field/value`.
+ */
+export function addInboxEntriesArgs(appends: readonly InboxAppend[]): Array<string | number> {
+  const keys: string[] = []
+  const args: Array<string | number> = []
+  for (const { inbox, entry } of appends) {
+    let k = keys.indexOf(inbox)
+    if (k < 0) k = keys.push(inbox) - 1
+    const fields = inboxFields(entry)
+    args.push(k + 1, fields.length, ...fields)
+  }
+  return [keys.length, ...keys, ...args]
+}

@@ -15,12 +15,14 @@ import type { DerivedEvent } from '../model/record.ts'
  *         `$feed:<event>`  a rule feed, for the target's inbox as `<event>`
  *         `$command`       a command, for the device twin's inbox as `$command`
  *         `$publish`       a recorded command, published to the device
- *   d   data JSON: the derived event's fields, the routed payload, or { name, message }
+ *         `$topic`         a derived event's payload for the MQTT topic it named (ADR 0021)
+ *   d   data JSON: the derived event's fields, the routed payload, { name, message }, or { topic, payload }
  *   at  engine time of the step (ms)
  *   to  target twin key (routed entries only)
  */
 const FEED = '$feed:'
 const PUBLISH = '$publish'
+const TOPIC = '$topic'
 
 /** True for entries the engine relays for itself (consumers skip them). */
 export function isInternalName(name: string): boolean {
@@ -40,6 +42,8 @@ export function outboxFields(entry: OutboxEntry): string[] {
     }
     case 'publish':
       return ['id', entry.id, 'k', entry.key, 'n', PUBLISH, 'd', JSON.stringify({ name: entry.name, message: entry.message }), 'at', String(entry.at)]
+    case 'topic':
+      return ['id', entry.id, 'k', entry.key, 'n', TOPIC, 'd', JSON.stringify({ topic: entry.topic, payload: entry.payload }), 'at', String(entry.at)]
   }
 }
 
@@ -54,6 +58,10 @@ export function decodeOutboxEntry(fields: readonly string[]): OutboxEntry {
   if (f.n === PUBLISH) {
     const { name, message } = JSON.parse(f.d!) as { name: string; message: CommandMessage }
     return { kind: 'publish', id: f.id!, key: f.k!, name, message, at }
+  }
+  if (f.n === TOPIC) {
+    const { topic, payload } = JSON.parse(f.d!) as { topic: string; payload: string }
+    return { kind: 'topic', id: f.id!, key: f.k!, topic, payload, at }
   }
   return { kind: 'derived', event: derivedEvent(f) }
 }

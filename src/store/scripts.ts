@@ -7,13 +7,15 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua')
 
 /**
  * Registers every `lua/<verbObject>-<numKeys>.lua` file as an ioredis command
- * named `<verbObject>` (EVALSHA with EVAL fallback), BullMQ style.
+ * named `<verbObject>` (EVALSHA with EVAL fallback), BullMQ style. `-n`: the
+ * caller passes the number of keys first.
  */
 export function defineScripts(redis: Redis | Cluster): void {
   for (const file of readdirSync(LUA_DIR)) {
-    const match = /^(\w+)-(\d+)\.lua$/.exec(file)
+    const match = /^(\w+)-(\d+|n)\.lua$/.exec(file)
     if (!match) continue
-    redis.defineCommand(match[1]!, { numberOfKeys: Number(match[2]), lua: readFileSync(join(LUA_DIR, file), 'utf8') })
+    const numberOfKeys = match[2] === 'n' ? undefined : Number(match[2])
+    redis.defineCommand(match[1]!, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') })
   }
 }
 
@@ -26,4 +28,6 @@ export interface ScriptCommands {
   leaveCluster(workers: string, workerId: string): Promise<number>
   markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
   replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
+  /** numKeys, the inbox keys, then the groups of store/inboxStream.ts addInboxEntriesArgs */
+  addInboxEntries(...numKeysKeysAndArgs: Array<string | number>): Promise<string[]>
 }

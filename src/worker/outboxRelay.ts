@@ -34,7 +34,8 @@ export interface RelayOptions {
  *   or twin they are for, tagged with their source (`<shard>:<outbox id>`),
  *   so the target applies each exactly once and in order;
  * - `$publish` entries: the command to the device, QoS 1 on
- *   `devices/{type}/{id}/commands/{name}`.
+ *   `devices/{type}/{id}/commands/{name}`;
+ * - `$topic` entries: a derived event's payload, QoS 1 on the topic it named (ADR 0021).
  * At least once: after a crash between relaying and marking, the same entries
  * go out again with the same ids. It runs beside the shard loop, which never
  * waits for it. Once it has caught up, it trims the outbox to OUTBOX_MAXLEN,
@@ -140,6 +141,8 @@ export class OutboxRelay {
       } else if (entry.kind === 'publish') {
         const { type, id } = splitTwinKey(entry.key)
         sends.push(this.mqtt.publishAsync(commandTopic(type, id, entry.name), JSON.stringify(entry.message), { qos: 1 }))
+      } else if (entry.kind === 'topic') {
+        sends.push(this.mqtt.publishAsync(entry.topic, entry.payload, { qos: 1 }))
       } else {
         events.push(entry.event)
         sends.push(this.mqtt.publishAsync(derivedTopic(entry.event), JSON.stringify(entry.event), { qos: 1 }))

@@ -9,6 +9,7 @@ import { loadTwinRegistry } from '../../src/definitions/registry.ts'
 import type { TwinDefinition } from '../../src/definitions/defineTwin.ts'
 import { importIotEvents, type ImportedDefinition } from '../../src/iot-events/importer.ts'
 import { ROOT } from '../support/env.ts'
+import { thrown } from '../support/thrown.ts'
 import { model, modelFiles, MODELS, removeDir, tempDir } from './support.ts'
 
 const dirs: string[] = []
@@ -110,10 +111,37 @@ describe('importing the AWS models', () => {
     const { default: twin } = (await import(pathToFileURL(result.definitions[0]!.file).href)) as { default: TwinDefinition }
     const chart = statechartOf(twin.machine)
     expect(chart.states.map((s) => s.key)).toEqual(['Normal', 'Danger_Zone'])
+    // The state keeps its IoT Events name as its label (GET /twin-types), and the twin's context shows it.
+    expect(chart.states.map((s) => s.label)).toEqual([undefined, 'Danger.Zone'])
     expect(chart.transitions.filter((t) => t.guard)).toEqual([
       { source: 'Normal', event: '*', targets: ['Danger_Zone'], guard: 'Overpressurized', actions: ['pass'] },
       { source: 'Danger_Zone', event: '*', targets: ['Normal'], guard: 'BackToNormal', actions: ['pass'] },
     ])
+  })
+
+  it('declares each input as an input topic keyed by the model\'s key, and the actions the engine delivers', async () => {
+    const dir = fresh('routes')
+    const result = importIotEvents({ models: [model('cranes-motor.json')], topics: { PressureInput: 'plant/+/pressure' }, out: dir })
+    const { default: twin } = (await import(pathToFileURL(result.definitions[0]!.file).href)) as { default: TwinDefinition }
+    expect(twin.inputs.map((i) => [i.name, i.topic, i.event, i.keyPathText, i.as, i.label])).toEqual([
+      ['PressureInput', 'plant/+/pressure', 'PressureInput', 'motorid', 'message', 'detector model motorDetectorModel, input PressureInput'],
+      ['TemperatureInput', 'iotevents/inputs/TemperatureInput', 'TemperatureInput', 'motorid', 'message', 'detector model motorDetectorModel, input TemperatureInput'],
+    ])
+    expect(twin.outputs).toEqual({ iotTopicPublish: { publish: { topic: 'mqttTopic', payload: 'payload' } }, iotEvents: { input: { name: 'inputName', payload: 'payload' } } })
+    // A model without a key: one twin, `detector`.
+    const keyless = importIotEvents({ models: [model('blueprint-sensors-apps.json')], out: dir })
+    const { default: one } = (await import(pathToFileURL(keyless.definitions[0]!.file).href)) as { default: TwinDefinition }
+    expect(one.inputs.map((i) => [i.keyPath, i.id])).toEqual([[null, 'detector'], [null, 'detector']])
+  })
+
+  it('refuses a --topic the engine would refuse, before writing anything', () => {
+    const dir = fresh('badtopic')
+    for (const topic of ['devices/motor/x/PressureInput', 'plant/#/x', '$aws/x']) {
+      const err = thrown(() => importIotEvents({ models: [model('cranes-motor.json')], topics: { PressureInput: topic }, out: dir }))
+      expect(err.code).toBe('TWIN_ERR_IOT_MODEL')
+      expect(err.message).toContain('--topic PressureInput=<topic>')
+    }
+    expect(readdirSync(dir)).toEqual([])
   })
 
   it('writes a new version when an updated model is re-imported, and the same one for the same model', () => {
@@ -201,6 +229,18 @@ describe('the analyzer (--check)', () => {
       'reset-of-unset-timer $.detectorModelDefinition.states[1].onInput.events[0].actions[1].resetTimer',
       'input-read-in-timer-pass $.detectorModelDefinition.states[1].onInput',
     ]))
+  })
+
+  it('warns on an iotTopicPublish the engine will not publish and an iotEvents feeding the model\'s own input', () => {
+    const thermostat = importIotEvents({ models: [model('workshop-edukit-thermostat.json')] }).issues.filter((i) => i.check === 'publish-topic')
+    expect(thermostat.map((i) => i.path)).toContain('$.detectorModelDefinition.states[0].onEnter.events[1].actions[0].iotTopicPublish.mqttTopic')
+    expect(thermostat[0]!.message).toContain('"$aws/things/<<CLIENT_ID>>/shadow/update"')
+    const doc = JSON.parse(readFileSync(model('motor-pressure-cli.json'), 'utf8'))
+    doc.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions.push({ iotEvents: { inputName: 'PressureInput' } })
+    const file = join(fresh('loop'), 'loop.json')
+    writeFileSync(file, JSON.stringify(doc))
+    const loop = importIotEvents({ models: [file] }).issues.filter((i) => i.check === 'input-loop')
+    expect(loop.map((i) => i.path)).toEqual([`$.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions[${doc.detectorModelDefinition.states[0].onInput.transitionEvents[0].actions.length - 1}].iotEvents.inputName`])
   })
 
   it('runs as `twin import iot-events --check`: warnings printed, nothing written', () => {

@@ -5,6 +5,7 @@ import { compileModel, type CompiledModel } from './compile.ts'
 import { initialContext, type DetectorContext } from './context.ts'
 import { keyOfTwinId } from './keys.ts'
 import { TIMER_EVENT, runPass, timerId, type PassResult, type Trigger } from './pass.ts'
+import { DETECTOR_OUTPUTS, inputTopics, type InputRoute } from './routes.ts'
 
 /** A message on an input, as the twin receives it: the message's JSON text (or object) and its id. */
 export interface InputEvent extends EventObject {
@@ -93,6 +94,10 @@ export function detector(model: DetectorModel, options: DetectorOptions) {
     guards,
     /** the one action: runs the pass, assigns the context, emits, arms and cancels timers in AWS's order */
     pass: pass as any,
+    /** the definition's `inputs`: each route as an input topic keyed by the model's key (ADR 0021) */
+    inputs: (routes: readonly InputRoute[]) => inputTopics(model.detectorModelName, routes),
+    /** the definition's `outputs`: iotTopicPublish to its topic, iotEvents to its input */
+    outputs: DETECTOR_OUTPUTS,
     context: ({ input }: { input: { type: string; id: string } }): DetectorContext =>
       initialContext(model.key === undefined ? null : keyOfTwinId(input.id), initial, options.version),
   }
