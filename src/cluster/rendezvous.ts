@@ -18,10 +18,18 @@ export function desiredOwner(shard: number, workers: readonly string[]): string 
   return best
 }
 
-/** The shards `worker` should own among `shards` given the live workers. */
-export function desiredShards(worker: string, workers: readonly string[], shards: number): number[] {
+/**
+ * The shards `worker` should own among `shards` given the live workers. With
+ * `canOwn`, a shard goes to the highest-weight worker among those that can
+ * own it (rolling upgrades: those that have the definition versions its
+ * twins are stored at), or among all when none can.
+ */
+export function desiredShards(worker: string, workers: readonly string[], shards: number, canOwn?: (shard: number, worker: string) => boolean): number[] {
   const out: number[] = []
-  for (let shard = 0; shard < shards; shard++) if (desiredOwner(shard, workers) === worker) out.push(shard)
+  for (let shard = 0; shard < shards; shard++) {
+    const able = canOwn ? workers.filter((w) => canOwn(shard, w)) : workers
+    if (desiredOwner(shard, able.length ? able : workers) === worker) out.push(shard)
+  }
   return out
 }
 

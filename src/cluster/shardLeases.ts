@@ -1,7 +1,9 @@
 import type { Logger } from 'pino'
+import { desiredShards } from './rendezvous.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
-import { desiredShards } from './rendezvous.ts'
+import { readStoredVersions } from '../store/stateCounts.ts'
+import { advertiseVersions, forgetVersions, readWorkerVersions, type DefinitionVersions } from '../store/workerVersions.ts'
 
 export interface LeaseEvents {
   /** this worker gained a shard; `epoch` is the fencing token its commits carry */
@@ -17,6 +19,8 @@ export interface LeaseOptions {
   shards: number
   ttlMs: number
   log: Logger
+  /** the definition versions this worker runs, per type: shards whose twins are stored at newer ones go to workers that have them */
+  versions?: DefinitionVersions
 }
 
 /**
@@ -97,7 +101,7 @@ export class ShardLeases {
       return
     }
     this.rounds++
-    const desired = new Set(desiredShards(workerId, this.live, shards))
+    const desired = new Set(desiredShards(workerId, this.live, shards, await this.placement()))
     // A worker that just joined waits one round before taking shards, so workers
     // started together see each other first instead of grabbing and handing back.
     const wanted = this.rounds > 1 || this.live.length === 1 ? [...desired] : []
@@ -110,6 +114,32 @@ export class ShardLeases {
     for (const shard of leaving) this.held.delete(shard)
     await Promise.allSettled(leaving.map((shard) => this.redis.releaseLease(this.keys.shard(shard).lease, workerId)))
     log.info({ shards: leaving }, 'shards handed over')
+  }
+
+  /**
+   * Who can own which shard in a rolling upgrade: a worker can own a shard
+   * when it has every definition version the shard's twins are stored at
+   * (the stored versions are indexed in the shard's counts). Undefined (all
+   * can) without versions, or when the versions cannot be read this round.
+   */
+  private async placement(): Promise<((shard: number, worker: string) => boolean) | undefined> {
+    const { versions, workerId, shards, log } = this.options
+    if (!versions) return undefined
+    try {
+      await advertiseVersions(this.redis, this.keys, workerId, versions)
+      const [workers, stored] = await Promise.all([readWorkerVersions(this.redis, this.keys), readStoredVersions(this.redis, this.keys, shards)])
+      const gone = [...workers.keys()].filter((w) => !this.live.includes(w))
+      if (gone.length) void forgetVersions(this.redis, this.keys, gone).catch(() => undefined)
+      return (shard, worker) => {
+        const has = workers.get(worker)
+        if (!has) return false
+        for (const [type, version] of stored[shard]!) if ((has[type] ?? 0) < version) return false
+        return true
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not read definition versions; placing shards by rendezvous alone this round')
+      return undefined
+    }
   }
 
   private async acquireAll(wanted: number[]): Promise<void> {
@@ -156,6 +186,7 @@ export class ShardLeases {
     this.held.clear()
     await Promise.allSettled([
       this.redis.leaveCluster(this.keys.workers, workerId),
+      forgetVersions(this.redis, this.keys, [workerId]),
       ...shards.map((shard) => this.redis.releaseLease(this.keys.shard(shard).lease, workerId)),
     ])
   }

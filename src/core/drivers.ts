@@ -9,6 +9,13 @@ export class Drivers {
     for (const definition of registry.actorDefinitions) this.byType.set(definition.type, new TwinDriver(definition))
   }
 
+  /** The definition version of every twin type and rule this engine runs. */
+  get versions(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [type, driver] of this.byType) out[type] = driver.definition.version
+    return out
+  }
+
   /** The driver of a twin type or rule; undefined for a type no longer defined. */
   get(type: string): TwinDriver | undefined {
     return this.byType.get(type)

@@ -1,7 +1,7 @@
 import type { StepResult, TwinDriver } from './twinDriver.ts'
 import { TwinError } from '../errors.ts'
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_NAMES, MAX_COMMAND_TIMEOUT_MS, type CommandMessage, type CommandRequestPayload } from '../model/commands.ts'
-import { COMMAND, COMMAND_TIMER_PREFIX } from '../model/engineEvents.ts'
+import { COMMAND, COMMAND_TIMER_PREFIX, MIGRATE } from '../model/engineEvents.ts'
 import type { CommandState, LiveTwin, TwinRecord } from '../model/record.ts'
 
 /**
@@ -115,6 +115,9 @@ export function stepTwin(driver: TwinDriver, twin: LiveTwin, event: string, payl
       return applyAck(twin, payload as { id: string }, at)
     case COMMAND:
       return recordCommand(twin, payload as CommandRequestPayload, at)
+    case MIGRATE:
+      // Queued by `twin migrate`: loading the twin migrated it; nothing else to do.
+      return unchanged(twin)
     default:
       return driver.step(twin, { ...payload, type: event, at })
   }

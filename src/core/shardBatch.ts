@@ -1,12 +1,13 @@
 import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
-import { addCountDeltas, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
-import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { deliverOutputs } from './outputs.ts'
+import { addCountDeltas, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
+import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
+import { MIGRATE } from '../model/engineEvents.ts'
 import type { CountDelta, DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
 import { eventTime, splitTimerMember, streamIdAfter, timerMember, twinKey } from '../model/ids.ts'
 import { toView, type DerivedEvent, type LiveTwin, type TwinRecord, type TwinView } from '../model/record.ts'
@@ -22,6 +23,14 @@ export interface ShardBatchInput {
   loaded: ReadonlyMap<string, LoadedRecord>
   /** transitions kept per twin (0 = none) */
   historyLength: number
+  /** twins of this shard whose input is held (stored by a newer definition version than this worker has), with that version */
+  held?: ReadonlyMap<string, number>
+  /**
+   * Held twins this batch takes back, their version known again: their held
+   * input (read back from the held stream) is the batch's entries; `done` on
+   * the last page of it, when they stop being held.
+   */
+  unhold?: { keys: readonly string[]; done: boolean }
   /**
    * The latest time this batch may fire timers up to: the worker's clock, or
    * less when more input waits unread (the last entry read, when the inbox
@@ -53,6 +62,10 @@ interface Batch extends EffectSink {
   views: TwinView[]
   staleTimers: string[]
   duplicates: number
+  /** input held back in this batch, and the twins newly held (with their stored version) */
+  held: InboxEntry[]
+  heldKeys: Map<string, number>
+  heldApplied: string[]
 }
 
 /**
@@ -72,7 +85,11 @@ export function applyShardBatch(input: ShardBatchInput): ShardBatchResult {
     views: [],
     staleTimers: [],
     duplicates: 0,
+    held: [],
+    heldKeys: new Map(),
+    heldApplied: [],
   }
+  for (const key of input.unhold?.keys ?? []) takeBack(batch, key)
   for (const t of input.timers) if (t.due <= input.horizon) batch.timers.push({ ...t, seq: batch.twins.timerSeq(t.member) })
   // In time order: a timer due at or before an event's time fires before it (ADR 0002), timers
   // armed by this batch's own steps included, so a backlog applies as the events did live.
@@ -82,7 +99,9 @@ export function applyShardBatch(input: ShardBatchInput): ShardBatchResult {
     applyEntry(batch, entry, at)
   }
   fireDue(batch, input.horizon)
-  const checkpoint = input.entries.length ? input.entries[input.entries.length - 1]!.id : ''
+  // Held input read back is not the inbox: it moves no checkpoint.
+  const last = input.entries.at(-1)
+  const checkpoint = last && !last.heldId ? last.id : ''
   const { writes, changed } = collectWrites(batch, checkpoint)
   return { writes, changed, views: batch.views, derived: batch.derived, applied: batch.views.length, deadLetters: writes.deadLetters.length, duplicates: batch.duplicates }
 }
@@ -95,9 +114,15 @@ function fireDue(batch: Batch, time: number): void {
 function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
   const { registry } = batch.input
   const key = twinKey(entry.type, entry.twinId)
-  const w = batch.twins.open(key, at)
+  if (entry.heldId) batch.heldApplied.push(entry.heldId)
+  if (isHeld(batch, key)) {
+    batch.held.push(entry)
+    return
+  }
+  const w = openTwin(batch, key, at)
   if (w instanceof TwinError) {
-    deadLetter(batch, w.code, w.message, key, entry.event, entry.payload)
+    if (w.code === 'TWIN_ERR_VERSION_AHEAD') hold(batch, key, w, entry)
+    else deadLetter(batch, w.code, w.message, key, entry.event, entry.payload)
     return
   }
   if (entry.source && appliedBefore(w.twin.record, entry.source)) {
@@ -120,9 +145,11 @@ function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
 
 function applyTimer(batch: Batch, timer: QueuedTimer): void {
   const { key, timerId } = splitTimerMember(timer.member)
-  const w = batch.twins.open(key, timer.due)
-  if (w instanceof TwinError) {
-    deadLetter(batch, w.code, w.message, key, timerId, '')
+  // A held twin's timers leave the timer set; they stay in its record, and are set again when it is taken back.
+  const w = isHeld(batch, key) ? null : openTwin(batch, key, timer.due)
+  if (!w || w instanceof TwinError) {
+    if (w?.code === 'TWIN_ERR_VERSION_AHEAD') hold(batch, key, w)
+    else if (w) deadLetter(batch, w.code, w.message, key, timerId, '')
     batch.staleTimers.push(timer.member)
     return
   }
@@ -135,6 +162,39 @@ function applyTimer(batch: Batch, timer: QueuedTimer): void {
   // Spent even when the machine failed on it: the failure is recorded as a dead letter.
   if (result.error) deadLetter(batch, result.error.code, result.error.message, key, timerId, '')
   commitStep(batch, w, `${timer.member}@${timer.due}`, result, timerId)
+}
+
+/** The twin as the batch has it; a twin just migrated to its definition's version is announced as a change first. */
+function openTwin(batch: Batch, key: string, at: number): Working | TwinError {
+  const w = batch.twins.open(key, at)
+  if (w instanceof TwinError || w.migratedFrom === undefined) return w
+  const from = w.migratedFrom
+  w.migratedFrom = undefined
+  const before = w.before!
+  const record = { ...w.twin.record, r: before.r + 1, u: Math.max(before.u, at) }
+  if (batch.input.historyLength > 0) keepHistory(record, { r: record.r, at: record.u, e: `${MIGRATE}:${from}->${record.d}`, f: before.v, t: record.v }, batch.input.historyLength)
+  w.twin = { snapshot: w.twin.snapshot, record }
+  batch.views.push(toView(key, record, w.twin.snapshot.tags))
+  return w
+}
+
+/** Input for a held twin is held too, in order, until a worker with its version takes it back. */
+function isHeld(batch: Batch, key: string): boolean {
+  return batch.heldKeys.has(key) || (batch.input.held?.has(key) === true && !batch.input.unhold?.keys.includes(key))
+}
+
+/** A twin stored by a newer version than this worker has: neither stepped nor overwritten; its input waits (rolling upgrades). */
+function hold(batch: Batch, key: string, ahead: TwinError, entry?: InboxEntry): void {
+  batch.heldKeys.set(key, Number(ahead.details?.stored))
+  if (entry) batch.held.push(entry)
+}
+
+/** A held twin taken back: written again (its timers back in the timer set), migrated if need be. */
+function takeBack(batch: Batch, key: string): void {
+  const w = openTwin(batch, key, batch.input.horizon)
+  if (w instanceof TwinError) return
+  w.dirty = true
+  w.migrated = true
 }
 
 /** Refusals a rule actor's feeds may meet without a dead letter: a rule takes what it needs of its feeds. */
@@ -202,7 +262,10 @@ function keepMark(w: Working, source: string): void {
 
 /** The records, new keys, timer changes and count deltas of every twin the batch changed. */
 function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites; changed: ShardBatchResult['changed'] } {
-  const writes: ShardWrites = { checkpoint, records: [], created: [], timersRemoved: [...batch.staleTimers], timersAdded: [], outbox: batch.outbox, deadLetters: batch.deadLetters, counts: [] }
+  const writes: ShardWrites = {
+    checkpoint, records: [], created: [], timersRemoved: [...batch.staleTimers], timersAdded: [], outbox: batch.outbox, deadLetters: batch.deadLetters, counts: [],
+    held: batch.held, heldKeys: [...batch.heldKeys].map(([key, version]) => ({ key, version })), unheld: batch.input.unhold?.done ? [...batch.input.unhold.keys] : [], heldApplied: batch.heldApplied,
+  }
   const counts = new Map<string, CountDelta>()
   const changed: ShardBatchResult['changed'] = []
   for (const w of batch.twins.dirty()) {
@@ -210,7 +273,7 @@ function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites;
     const { record } = w.twin
     writes.records.push([key, record])
     if (!w.before) writes.created.push(key)
-    timerChanges(writes, key, w.before?.t ?? {}, record.t)
+    timerChanges(writes, key, w.before?.t ?? {}, record.t, w.migrated === true)
     const type = w.driver.definition.type
     // A record from before the counts kept what it was counted with was counted by the recount, from its restored state.
     const before = w.before && (w.before.g ? countKeys(type, w.before) : countKeys(type, w.before, w.beforeTags, indicatorsHolding(w.driver.definition, w.before.v, w.before.c)))
@@ -222,12 +285,16 @@ function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites;
   return { writes, changed }
 }
 
-/** Timer-set removals and additions that take a twin's committed timers to its new ones. */
-function timerChanges(writes: ShardWrites, key: string, before: TwinRecord['t'], after: TwinRecord['t']): void {
+/**
+ * Timer-set removals and additions that take a twin's committed timers to its
+ * new ones; `all` writes every timer again (a migrated twin: a refusal before
+ * may have left its timers out of the set).
+ */
+function timerChanges(writes: ShardWrites, key: string, before: TwinRecord['t'], after: TwinRecord['t'], all: boolean): void {
   for (const id in before) if (!(id in after)) writes.timersRemoved.push(timerMember(key, id))
   for (const id in after) {
     const due = after[id]![0]
-    if (before[id]?.[0] !== due) writes.timersAdded.push({ member: timerMember(key, id), due })
+    if (all || before[id]?.[0] !== due) writes.timersAdded.push({ member: timerMember(key, id), due })
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Drivers } from './drivers.ts'
+import { migrateRecord } from './migrate.ts'
 import type { StepResult, TwinDriver } from './twinDriver.ts'
 import { TwinError } from '../errors.ts'
 import { splitTimerMember, splitTwinKey, twinKey } from '../model/ids.ts'
@@ -17,6 +18,10 @@ export interface Working {
   dirty: boolean
   /** a new twin's initial step: its derived events count only if the twin is saved */
   init?: StepResult
+  /** the version the twin was stored at, when this batch migrated it to the definition's (not yet announced) */
+  migratedFrom?: number
+  /** migrated by this batch: all its timers are written to the timer set again */
+  migrated?: boolean
 }
 
 /** What the worker has of a twin that is not in memory: its stored record, none (new twin), or why it cannot be read. */
@@ -42,9 +47,11 @@ export class WorkingSet {
   ) {}
 
   /**
-   * The twin under `key` at engine time `at`. A twin that cannot be had
-   * (type gone, stored record unreadable by this definition) comes back as
-   * the error, and its input is dead-lettered instead of stopping the shard.
+   * The twin under `key` at engine time `at`, migrated to its definition's
+   * version if it was stored by another. A twin that cannot be had (type
+   * gone, stored record unreadable or not migratable by this definition,
+   * stored by a newer version) comes back as the error, and its input is
+   * held or dead-lettered instead of stopping the shard.
    */
   open(key: string, at: number): Working | TwinError {
     let w = this.twins.get(key)
@@ -59,7 +66,12 @@ export class WorkingSet {
       } else {
         const stored = this.loaded.get(key) ?? null
         if (stored instanceof Error) throw stored
-        if (stored) {
+        if (stored && stored.d !== driver.definition.version) {
+          // Written by another version: migrated now (or refused, the stored record untouched).
+          const migrated = migrateRecord(driver, key, stored)
+          if (migrated instanceof TwinError) return migrated
+          w = { key, driver, twin: { snapshot: driver.restore(migrated), record: migrated }, before: stored, beforeTags: NO_TAGS, dirty: true, migratedFrom: stored.d, migrated: true }
+        } else if (stored) {
           const snapshot = driver.restore(stored)
           w = { key, driver, twin: { snapshot, record: stored }, before: stored, beforeTags: snapshot.tags, dirty: false }
         } else {

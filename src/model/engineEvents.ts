@@ -39,3 +39,9 @@ export const ENGINE_EVENTS: Readonly<Record<string, JsonSchema>> = {
 export const COMMAND = '$command'
 /** Timer ids of command timeouts: `$cmd:<command name>`. */
 export const COMMAND_TIMER_PREFIX = '$cmd:'
+/**
+ * A twin brought to its definition's current version: the history entry
+ * `$migrate:<from>-><to>`, and the inbox event `twin migrate` queues for each
+ * twin to migrate it eagerly (a no-op once the twin is current).
+ */
+export const MIGRATE = '$migrate'

@@ -23,6 +23,8 @@ export interface InboxEntry {
    * `<source shard>:<outbox id>`. A twin applies each source's entries once, in order.
    */
   source?: string
+  /** read back from the shard's held stream (its id there): input held while the twin's version was ahead of its owner's */
+  heldId?: string
 }
 
 /** A timer read from the shard's timer set because it fell due. */
@@ -118,6 +120,18 @@ export interface ShardWrites {
   deadLetters: DeadLetterWrite[]
   /** changes to the shard's live counts of twins per type, state, tag and indicator */
   counts: CountDelta[]
+  /**
+   * Input held back, in order, for twins stored by a newer definition
+   * version than this worker has (rolling upgrades): appended to the shard's
+   * held stream, never applied here.
+   */
+  held: InboxEntry[]
+  /** twins whose input is held from now on, with the version they are stored at */
+  heldKeys: Array<{ key: string; version: number }>
+  /** twins whose held input this batch applied: no longer held */
+  unheld: string[]
+  /** held-stream ids of the entries this batch applied */
+  heldApplied: string[]
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { Keys } from './keys.ts'
 import type { RedisClient } from './redis.ts'
+import { META } from './shardMeta.ts'
+import { readWorkerVersions } from './workerVersions.ts'
 import { shardRange } from '../model/ids.ts'
 
 export interface ShardStatus {
@@ -10,12 +12,15 @@ export interface ShardStatus {
   lag: number
   /** age of the oldest unapplied inbox entry, ms (0 when none) */
   oldestUnappliedMs: number
+  /** twins whose input is held: stored by a newer definition version than the owner has (a rollout under way) */
+  heldTwins: number
 }
 
 export interface ClusterStatus {
   /** Redis time of the reading, ms */
   now: number
-  workers: Array<{ id: string; lastHeartbeatMs: number; shards: number[] }>
+  /** live workers, the shards they own, and the definition versions they run (a mixed fleet shows here) */
+  workers: Array<{ id: string; lastHeartbeatMs: number; shards: number[]; versions: Record<string, number> }>
   shards: ShardStatus[]
 }
 
@@ -27,11 +32,13 @@ export async function readClusterStatus(redis: RedisClient, keys: Keys, shards: 
   const live = await redis.heartbeat(keys.workers, '', heartbeatTtlMs)
   const now = Number(live[0])
   const shardKeys = shardRange(shards).map((shard) => keys.shard(shard))
-  const [owners, epochs, checkpoints, lengths] = await Promise.all([
+  const [owners, epochs, checkpoints, lengths, held, versions] = await Promise.all([
     Promise.all(shardKeys.map((k) => redis.get(k.lease))),
     Promise.all(shardKeys.map((k) => redis.get(k.epoch))),
-    Promise.all(shardKeys.map((k) => redis.hget(k.meta, 'cp'))),
+    Promise.all(shardKeys.map((k) => redis.hget(k.meta, META.checkpoint))),
     Promise.all(shardKeys.map((k) => redis.xlen(k.inbox))),
+    Promise.all(shardKeys.map((k) => redis.hlen(k.heldKeys))),
+    readWorkerVersions(redis, keys),
   ])
   // The checkpoint entry itself stays in the inbox (XTRIM MINID keeps it): the rest is lag.
   const first = await Promise.all(shardKeys.map((k, shard) => redis.xrange(k.inbox, checkpoints[shard] ? `(${checkpoints[shard]}` : '-', '+', 'COUNT', 1)))
@@ -44,12 +51,13 @@ export async function readClusterStatus(redis: RedisClient, keys: Keys, shards: 
       epoch: Number(epochs[shard] ?? 0),
       lag: Math.max(0, lengths[shard]! - (checkpoints[shard] ? 1 : 0)),
       oldestUnappliedMs: oldest ? Math.max(0, now - Number(oldest.slice(0, oldest.indexOf('-')))) : 0,
+      heldTwins: held[shard]!,
     })
   }
   const workers: ClusterStatus['workers'] = []
   for (let i = 1; i < live.length; i += 2) {
     const id = String(live[i])
-    workers.push({ id, lastHeartbeatMs: Number(live[i + 1]), shards: status.filter((s) => s.owner === id).map((s) => s.shard) })
+    workers.push({ id, lastHeartbeatMs: Number(live[i + 1]), shards: status.filter((s) => s.owner === id).map((s) => s.shard), versions: versions.get(id) ?? {} })
   }
   return { now, workers, shards: status }
 }

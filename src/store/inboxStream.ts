@@ -48,3 +48,21 @@ export function addInboxEntriesArgs(appends: readonly InboxAppend[]): Array<stri
   }
   return [keys.length, ...keys, ...args]
 }
+
+/**
+ * An inbox entry held back (keys.ts `held`): the inbox fields, then
+ *   o  its inbox id (its engine time; ids derived from it stay the same)
+ * The held stream's own id is kept as `heldId` when read back.
+ */
+export function heldFields(entry: InboxEntry): string[] {
+  return [...inboxFields(entry), 'o', entry.id]
+}
+
+export function decodeHeldEntries(items: ReadonlyArray<[string, string[]]>): InboxEntry[] {
+  return items.map(([heldId, f]) => {
+    const source = f[8] === 's' ? f[9] : undefined
+    const entry: InboxEntry = { id: f[f.length - 1]!, type: f[1]!, twinId: f[3]!, event: f[5]!, payload: f[7]!, heldId }
+    if (source !== undefined) entry.source = source
+    return entry
+  })
+}

@@ -25,6 +25,10 @@ export interface ShardKeys {
   meta: string
   /** hash: live count of twins per type, state, tag and indicator (fields: store/stateCounts.ts) */
   counts: string
+  /** stream: input held for twins stored by a newer definition version than the owner has (fields: store/inboxStream.ts heldFields) */
+  held: string
+  /** hash: twin key -> the definition version it is stored at, for every twin whose input is held */
+  heldKeys: string
   /** string: worker id holding the shard lease (with TTL) */
   lease: string
   /** string: lease epoch, +1 on every acquisition; commits carry it (fencing) */
@@ -50,6 +54,8 @@ export class Keys {
       deadCounts: `${tag}:deadn`,
       meta: `${tag}:meta`,
       counts: `${tag}:counts`,
+      held: `${tag}:held`,
+      heldKeys: `${tag}:heldk`,
       lease: `${tag}:lease`,
       epoch: `${tag}:epoch`,
     }
@@ -58,6 +64,11 @@ export class Keys {
   /** zset: live worker id -> last heartbeat (ms, Redis time) */
   get workers(): string {
     return `${this.prefix}tw:workers`
+  }
+
+  /** hash: worker id -> JSON of the definition versions it runs ({ type: version }), for placement and GET /cluster */
+  get workerVersions(): string {
+    return `${this.prefix}tw:workerVersions`
   }
 
   /** pub/sub channel: change notices and derived events, from workers to API processes */

@@ -80,3 +80,18 @@ export async function replaceCounts(redis: RedisClient, k: ShardKeys, epoch: num
   for (const c of counts) args.push(countField(c), c.delta)
   return (await redis.replaceCounts(k.epoch, k.counts, k.meta, ...args)) === 1
 }
+
+/** Per shard, the newest definition version each type's twins are stored at (from the counts' version index). */
+export async function readStoredVersions(redis: RedisClient, keys: Keys, shards: number): Promise<Array<Map<string, number>>> {
+  const hashes = await Promise.all(shardRange(shards).map((shard) => redis.hgetall(keys.shard(shard).counts)))
+  return hashes.map((hash) => {
+    const newest = new Map<string, number>()
+    for (const [field, raw] of Object.entries(hash)) {
+      if (!field.startsWith('v|') || Number(raw) <= 0) continue
+      const key = parseCountField(field)
+      const version = Number(key?.name)
+      if (key && version > (newest.get(key.type) ?? 0)) newest.set(key.type, version)
+    }
+    return newest
+  })
+}

@@ -11,9 +11,10 @@ import { keysToLoad, type LoadedRecord } from '../core/workingSet.ts'
 import { TwinError } from '../errors.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import type { DueTimer, InboxEntry } from '../model/entries.ts'
-import { eventTime } from '../model/ids.ts'
+import { eventTime, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
 import { commitShardBatch, type CommitReply } from '../store/commitBatch.ts'
+import { readHeldKeys, readHeldPage } from '../store/heldInput.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { META } from '../store/shardMeta.ts'
@@ -55,6 +56,10 @@ interface OwnedShard {
   lastId: string
   /** due time of the shard's earliest pending timer, Infinity when none */
   nextDue: number
+  /** twins whose input is held (stored by a newer definition version than this worker has), with that version */
+  held: Map<string, number>
+  /** held twins this worker can take back (it has their version), and how far it has read their held input */
+  unholding: { keys: string[]; after: string } | null
 }
 
 /** Longest a blocking inbox read waits, so due timers and new shards are picked up promptly. */
@@ -97,7 +102,7 @@ export class Worker {
   constructor(private readonly o: WorkerOptions) {
     this.cache = new TwinCache(o.cacheSize)
     this.reader = createInboxReader(o.redis, `${this.id}-inbox`)
-    this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log }, {
+    this.leases = new ShardLeases(o.redis, o.keys, { workerId: this.id, shards: o.shards, ttlMs: o.leaseTtlMs, log: o.log, versions: o.drivers.versions }, {
       acquired: (shard, epoch) => this.acquire(shard, epoch),
       lost: (shard) => this.drop(shard, 'lease lost'),
       release: (shards) => this.release(shards),
@@ -126,10 +131,17 @@ export class Worker {
   private async acquire(shard: number, epoch: number): Promise<void> {
     this.wanted.set(shard, epoch)
     const keys = this.o.keys.shard(shard)
-    const [cp, nextDue, counted] = await Promise.all([this.o.redis.hget(keys.meta, META.checkpoint), firstDue(this.o.redis, keys), ensureCounts(this.o.redis, keys, epoch, this.o.drivers)])
+    const [cp, nextDue, counted, held] = await Promise.all([
+      this.o.redis.hget(keys.meta, META.checkpoint),
+      firstDue(this.o.redis, keys),
+      ensureCounts(this.o.redis, keys, epoch, this.o.drivers),
+      readHeldKeys(this.o.redis, keys),
+    ])
     if (this.wanted.get(shard) !== epoch || !counted) return
     this.cache.dropShard(shard)
-    this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue })
+    // Held twins whose version this worker has are taken back before the inbox is read (their held input comes first).
+    const known = [...held].filter(([key, version]) => version <= (this.o.drivers.get(splitTwinKey(key).type)?.definition.version ?? 0)).map(([key]) => key)
+    this.owned.set(shard, { shard, keys, epoch, lastId: cp ?? '0-0', nextDue, held, unholding: known.length ? { keys: known, after: '-' } : null })
     this.o.onAcquire?.(shard)
   }
 
@@ -206,6 +218,9 @@ export class Worker {
    */
   private async read(shards: OwnedShard[]): Promise<ShardWork[]> {
     const { redis, clock, batchSize } = this.o
+    // Shards taking back held twins read their held input instead, until it is all applied.
+    const unholding = shards.filter((s) => s.unholding)
+    if (unholding.length) return Promise.all(unholding.map((s) => this.readHeld(s)))
     const soonest = Math.min(...shards.map((s) => s.nextDue))
     const wait = Math.max(0, Math.min(MAX_BLOCK_MS, soonest - clock.now()))
     const read = await this.reader.read(shards, batchSize, wait)
@@ -223,14 +238,25 @@ export class Worker {
     return work
   }
 
+  /** The next page of a shard's held input, for the held twins this worker takes back (the rest stays held). */
+  private async readHeld(shard: OwnedShard): Promise<ShardWork> {
+    const { keys, after } = shard.unholding!
+    const page = await readHeldPage(this.o.redis, shard.keys, after, this.o.batchSize)
+    const mine = new Set(keys)
+    const entries = page.entries.filter((e) => mine.has(twinKey(e.type, e.twinId)))
+    const done = page.entries.length < this.o.batchSize
+    if (!done) shard.unholding = { keys, after: page.entries.at(-1)!.heldId! }
+    return { shard, entries, timers: NO_TIMERS, horizon: this.o.clock.now(), unhold: { keys, done } }
+  }
+
   /** Loads every twin the batches need that is not in memory (all shards, one round trip), then applies each batch. */
   private async apply(work: ShardWork[]): Promise<ShardBatchResult[]> {
     const { redis, drivers, historyLength } = this.o
-    const need = work.map((w) => keysToLoad(this.cache, w.entries, w.timers.map((t) => t.member)))
+    const need = work.map((w) => [...new Set([...keysToLoad(this.cache, w.entries, w.timers.map((t) => t.member)), ...(w.unhold?.keys ?? []).filter((k) => !this.cache.has(k))])])
     const values = await Promise.all(work.map((w, i) => (need[i]!.length ? redis.hmget(w.shard.keys.twins, ...need[i]!) : [])))
     return work.map((w, i) => {
       const loaded = new Map<string, LoadedRecord>(need[i]!.map((key, j) => [key, readRecord(values[i]![j] ?? null)]))
-      return applyShardBatch({ registry: drivers.registry, drivers, cache: this.cache, entries: w.entries, timers: w.timers, loaded, historyLength, horizon: w.horizon })
+      return applyShardBatch({ registry: drivers.registry, drivers, cache: this.cache, entries: w.entries, timers: w.timers, loaded, historyLength, horizon: w.horizon, held: w.shard.held, unhold: w.unhold })
     })
   }
 
@@ -253,6 +279,7 @@ export class Worker {
       }
       const b = batches[i]!
       s.nextDue = commit.value.nextDue
+      this.noteHeld(s, b, work[i]!)
       this.stats.applied += b.applied
       this.stats.deadLetters += b.deadLetters
       this.stats.duplicates += b.duplicates
@@ -269,6 +296,14 @@ export class Worker {
     this.o.feed?.publish(this.id, views, derived)
     // The loop's recovery re-reads every wanted shard's checkpoint (and drops its cache).
     if (failure !== undefined) throw failure
+  }
+
+  /** After a commit: twins it held are held from now on; a finished take-back ends holding them. */
+  private noteHeld(s: OwnedShard, b: ShardBatchResult, w: ShardWork): void {
+    for (const { key, version } of b.writes.heldKeys) s.held.set(key, version)
+    for (const key of b.writes.unheld) s.held.delete(key)
+    if (w.unhold?.done) s.unholding = null
+    if (b.writes.heldKeys.length) this.o.log.warn({ shard: s.shard, twins: b.writes.heldKeys.map((h) => h.key).slice(0, 5), held: s.held.size }, 'input held for twins stored by a newer definition version; a worker with that version takes them')
   }
 
   /** A commit refused for a stale epoch: another worker owns the shard now. */
@@ -290,6 +325,8 @@ interface ShardWork {
   timers: readonly DueTimer[]
   /** timers due up to this time may fire in this batch (ShardBatchInput.horizon) */
   horizon: number
+  /** held twins taken back by this batch (its entries are their held input) */
+  unhold?: { keys: string[]; done: boolean }
 }
 
 /**

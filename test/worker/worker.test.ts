@@ -110,8 +110,8 @@ describe('worker: inbox -> twins -> atomic commit', () => {
   it('dead-letters input for a stored twin its definition can no longer restore, and keeps the shard going', async () => {
     p = await startPipeline()
     const shard = shardOf(twinKey('counter', 'old'), p.shards)
-    // A record written by an older definition, in a state this one does not have.
-    await p.redis.hset(p.keys.shard(shard).twins, 'counter/old', JSON.stringify({ v: 'retired', c: {}, r: 7, u: 0, t: {}, d: 0 }))
+    // A record of this version in a state the definition does not have (changed without a version bump).
+    await p.redis.hset(p.keys.shard(shard).twins, 'counter/old', JSON.stringify({ v: 'retired', c: {}, r: 7, u: 0, t: {}, d: 1 }))
     await inc('old', 1)
     await inc('fine', 1)
     const dead = await waitFor('a dead letter', async () => (await listDeadLetters(p.redis, p.keys, p.shards, 10))[0])

@@ -12,12 +12,14 @@
     KEYS[8] meta        hash:   cp (checkpoint; store/shardMeta.ts)
     KEYS[9] inbox       stream: the shard inbox (trimmed up to the checkpoint)
     KEYS[10] counts     hash:   live count per type, state, tag and indicator (store/stateCounts.ts)
+    KEYS[11] held       stream: input held for twins stored by a newer definition version
+    KEYS[12] heldKeys   hash:   twin key -> version, of the twins whose input is held
 
     ARGV[1] epoch the committing worker holds
     ARGV[2] checkpoint: last inbox id applied by this batch, '' when none
     ARGV[3] dead-letter max length (approximate trim)
     (the outbox is not trimmed here: the relay trims it once it has relayed it)
-    then seven counted sections, each a count followed by its items:
+    then eleven counted sections, each a count followed by its items:
       records   n, then n x (key, encoded record)
       new keys  n, then n x key                       (added to the index)
       timer del n, then n x member                    (applied before adds)
@@ -25,9 +27,13 @@
       outbox    n, then n x (m, then m field-value pairs)         (appended as given)
       dead      n, then n x (code, m, then m field-value pairs)   (appended, code counted)
       counts    n, then n x (field, delta)                         (HINCRBY)
+      held      n, then n x (m, then m field-value pairs)          (appended to the held stream)
+      held keys n, then n x (key, version)                         (HSET)
+      unheld    n, then n x key                                     (HDEL)
+      held done n, then n x held-stream id                          (XDEL: applied)
     Stream entry fields are encoded by store/outboxStream.ts and
-    store/deadLetters.ts, count fields by store/stateCounts.ts; the whole
-    argument list by store/commitBatch.ts.
+    store/deadLetters.ts, held entries by store/inboxStream.ts, count fields
+    by store/stateCounts.ts; the whole argument list by store/commitBatch.ts.
 
   Output:
     { 1, nextTimerDue or -1 }   committed
@@ -94,6 +100,29 @@ n = count()
 for _ = 1, n do
   redis.call('HINCRBY', KEYS[10], ARGV[i], ARGV[i + 1])
   i = i + 2
+end
+
+-- held input (rolling upgrades)
+n = count()
+for _ = 1, n do
+  local m = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[11], '*', unpack(ARGV, i + 1, i + 2 * m))
+  i = i + 1 + 2 * m
+end
+n = count()
+for _ = 1, n do
+  redis.call('HSET', KEYS[12], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+n = count()
+for _ = 1, n do
+  redis.call('HDEL', KEYS[12], ARGV[i])
+  i = i + 1
+end
+n = count()
+for _ = 1, n do
+  redis.call('XDEL', KEYS[11], ARGV[i])
+  i = i + 1
 end
 
 if ARGV[2] ~= '' then
