@@ -6,6 +6,7 @@ import { isTwinError, TwinError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
 import { startEngine } from '../roles/engine.ts'
 import { addImportCommand } from './iotEventsImport.ts'
+import { addMigrateCommand } from './migrate.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 
@@ -73,6 +74,8 @@ cluster.action(async (options: { workers: string }) => {
 })
 
 addImportCommand(program)
+// Admin commands print their report on stdout: their log goes to stderr.
+addMigrateCommand(program, configFrom, (config) => createLogger(config.logLevel, 'twin', 2))
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())

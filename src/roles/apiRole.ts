@@ -10,6 +10,7 @@ import type { Webhook } from '../effects/webhookConfig.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import { subscribeChangeFeed } from '../feed/changeFeed.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
+import type { DefinitionCheck } from '../jobs/definitionCheck.ts'
 import { readClusterFigures } from '../observability/clusterFigures.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { notReadyReasons, type Link } from '../observability/readiness.ts'
@@ -40,6 +41,8 @@ export interface ApiRoleOptions {
   links: readonly Link[]
   /** this process's worker role, if it runs one: its notices arrive in memory, and its figures are reported */
   worker?: WorkerRole
+  /** the definitions checked against the stored twins at startup (GET /health) */
+  definitions?: DefinitionCheck
 }
 
 /** The api role of one process: HTTP and WebSocket, fed by the change feed. */
@@ -87,6 +90,7 @@ export async function startApiRole(o: ApiRoleOptions): Promise<ApiRole> {
           types: o.registry.types,
           ingest: o.ingestor.stats,
           worker: worker?.stats(),
+          definitions: o.definitions && { versions: o.definitions.versions, stored: o.definitions.stored, problems: o.definitions.problems },
           eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
         }),
       },

@@ -13,6 +13,7 @@ import { loadDeviceCredentials, type BrokerCredentials } from '../embedded/devic
 import { TwinError } from '../errors.ts'
 import { ChangeBus } from '../feed/changeBus.ts'
 import { Ingestor } from '../ingest/ingestor.ts'
+import { checkStoredDefinitions } from '../jobs/definitionCheck.ts'
 import { createLogger, type Logger } from '../observability/log.ts'
 import { Metrics } from '../observability/metrics.ts'
 import { ensureShardCount } from '../store/clusterMeta.ts'
@@ -71,6 +72,10 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
     const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)
+    const drivers = new Drivers(registry)
+    const definitions = await checkStoredDefinitions(redis, keys, shards, drivers)
+    if (definitions.problems.length) log.warn({ problems: definitions.problems, stored: definitions.stored, versions: definitions.versions }, 'these definitions cannot handle some stored twins as they are')
+    else log.info({ versions: definitions.versions, stored: definitions.stored, sampled: definitions.sample.checked }, 'definitions checked against the stored twins')
     // Validated in every role, so a bad file stops any process at startup.
     const webhooks = await loadWebhooks(config.webhooksFile)
     const bus = new ChangeBus()
@@ -83,17 +88,18 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 
     const worker = roles.has('worker')
       ? await startWorkerRole({
-          redis, keys, drivers: new Drivers(registry), bus, clock, log, shards, settings: config, webhooks, feed: true,
+          redis, keys, drivers, bus, clock, log, shards, settings: config, webhooks, feed: true,
           // The embedded broker speaks MQTT 3.1.1.
           mqtt: { url: mqttUrl, options: { protocolVersion: config.mqttUrl ? config.mqttProtocol : 4, ...mqttLogin } },
           onCommit: metrics.observeCommit,
+          adminJobs: true,
         })
       : undefined
     if (worker) stops.push(() => worker.stop())
 
     const api = auth
       ? await startApiRole({
-          redis, keys, shards, registry, ingestor, bus, auth, metrics, log, webhooks, worker,
+          redis, keys, shards, registry, ingestor, bus, auth, metrics, log, webhooks, worker, definitions,
           settings: config,
           roles: [...roles],
           links: [...(ingest?.links ?? []), ...(worker?.links ?? [])],

@@ -7,6 +7,7 @@ import type { Drivers } from '../core/drivers.ts'
 import type { Webhook } from '../effects/webhookConfig.ts'
 import { startWebhookEffects, type WebhookEffects } from '../effects/webhookEffects.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
+import { startAdminJobs } from '../jobs/migrateJob.ts'
 import { ChangeFeedPublisher } from '../feed/changeFeed.ts'
 import type { Link } from '../observability/readiness.ts'
 import type { Keys } from '../store/keys.ts'
@@ -33,6 +34,8 @@ export interface WorkerRoleOptions {
   feed?: boolean
   /** how long a step's commits took: the commit latency metric */
   onCommit?: (seconds: number, shards: number) => void
+  /** take admin jobs (twin migrate) from the BullMQ admin queue */
+  adminJobs?: boolean
 }
 
 /** The worker role of one process: the shard loop, and the relay of the shards it owns. */
@@ -75,6 +78,10 @@ export async function startWorkerRole(o: WorkerRoleOptions): Promise<WorkerRole>
     })
     await worker.start()
     stops.push(() => worker.stop())
+    if (o.adminJobs) {
+      const jobs = await startAdminJobs({ redis: o.redis, keys: o.keys, shards: o.shards, drivers: o.drivers, log: o.log })
+      stops.push(() => jobs.stop())
+    }
     const links: Link[] = relay ? [{ name: 'the outbox relay', connected: () => relay.publisher.connected }] : []
     return {
       worker,

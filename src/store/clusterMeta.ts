@@ -18,3 +18,9 @@ export async function ensureShardCount(redis: RedisClient, keys: Keys, configure
   }
   return stored
 }
+
+/** The shard count a data set was created with; undefined when no engine has used it yet. */
+export async function readShardCount(redis: RedisClient, keys: Keys): Promise<number | undefined> {
+  const stored = await redis.hget(keys.cluster, 'shards')
+  return stored === null ? undefined : Number(stored)
+}

@@ -94,4 +94,9 @@ export class Keys {
   get effectsQueuePrefix(): string {
     return `${this.prefix}{tw-effects}`
   }
+
+  /** BullMQ `prefix` of the admin jobs queue (src/jobs: migrate), one hash tag: one Redis Cluster slot. */
+  get adminQueuePrefix(): string {
+    return `${this.prefix}{tw-admin}`
+  }
 }

@@ -28,6 +28,7 @@ export const LAYERS: ReadonlyArray<{ name: string; path: string }> = [
   { name: 'worker', path: '^src/worker/' },
   { name: 'effects', path: '^src/effects/' },
   { name: 'consumer', path: '^src/consumer/' },
+  { name: 'jobs', path: '^src/jobs/' },
   { name: 'observability', path: '^src/observability/' },
   { name: 'console', path: '^src/console/' },
   { name: 'api', path: '^src/api/' },

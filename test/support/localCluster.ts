@@ -36,7 +36,8 @@ export class LocalCluster {
     await this.waitForWorkers(workers)
   }
 
-  spawnWorker(): number {
+  /** Starts a worker process; `env` overrides the cluster's (another TWINS_DIR in a rollout). */
+  spawnWorker(env: Record<string, string> = {}): number {
     const child = spawn(process.execPath, [join(ROOT, 'bin/twin.js'), 'start'], {
       cwd: ROOT,
       env: {
@@ -49,6 +50,7 @@ export class LocalCluster {
         RULES_DIR: FIXTURE_RULES,
         LOG_LEVEL: 'warn',
         ...this.env,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
