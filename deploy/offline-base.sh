@@ -12,7 +12,8 @@
 #   - Node.js and npm copied from this machine (`command -v node`), laid out as
 #     the official node image lays them out (/usr/local/bin/node, npm, npx);
 #   - this machine's CA bundle, so npm and apt inside the build trust what this
-#     machine trusts (a site's TLS-inspecting proxy included);
+#     machine trusts (a site's TLS-inspecting proxy included): Node reads it
+#     through NODE_EXTRA_CA_CERTS, set in the image;
 #   - tini (the init process the image runs under) from Debian.
 # The result is `docker import`ed under BASE_TAG, the tag the Dockerfile's
 # FROM names, so the real Dockerfile builds unchanged on top of it (docs/deploy.md).
@@ -72,6 +73,7 @@ printf 'deb %s %s main\ndeb %s %s-updates main\n' "$MIRROR" "$SUITE" "$MIRROR" "
 
 tar -C "$root" -c . | docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   --change "ENV NODE_VERSION=$("$NODE_BIN" -p process.versions.node)" \
   --change 'CMD ["node"]' \
   --message "twin-engine offline base: debootstrap $SUITE minbase + Node.js from the build machine" \

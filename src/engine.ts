@@ -12,13 +12,19 @@ import { loadDeviceCredentials } from './embedded/deviceCredentials.ts'
 import { startRedisOrInstall } from './embedded/aptInstall.ts'
 import { loadWebhooks } from './effects/webhookConfig.ts'
 import { startWebhookEffects, type WebhookEffects } from './effects/webhookEffects.ts'
-import type { ManagedRedis } from './embedded/redisServer.ts'
+import { superviseRedis, type SupervisedRedis } from './embedded/redisSupervisor.ts'
+import { IngestGate } from './ingest/backpressure.ts'
+import { negotiateMqttProtocol } from './ingest/mqttProtocol.ts'
+import { readTlsFiles } from './net/tlsFiles.ts'
+import { startOpsServer } from './observability/opsServer.ts'
+import { RedisHealth } from './observability/redisHealth.ts'
 import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
 import { createLogger, type Logger } from './observability/log.ts'
 import { readClusterFigures } from './observability/clusterFigures.ts'
 import { Metrics } from './observability/metrics.ts'
 import { notReadyReasons } from './observability/readiness.ts'
+import { registerFaultMetrics } from './observability/faultMetrics.ts'
 import { ChangeBus } from './runtime/changeBus.ts'
 import { ChangeFeedPublisher, subscribeChangeFeed } from './runtime/changeFeed.ts'
 import { TwinError } from './errors.ts'
@@ -51,7 +57,7 @@ export interface Engine {
  * the worker commit its batch in flight.
  */
 export async function startEngine(config: Config, options: { clock?: Clock; log?: Logger } = {}): Promise<Engine> {
-  const log = options.log ?? createLogger(config.logLevel)
+  const log = options.log ?? createLogger(config.logLevel, undefined, config.logFormat)
   const clock = options.clock ?? systemClock
   const roles = new Set(config.roles)
   const stops: Array<() => Promise<unknown>> = []
@@ -78,22 +84,34 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const mqttLogin = config.mqttPassword !== undefined
       ? { username: config.mqttUsername, password: config.mqttPassword }
       : devices ? { username: config.mqttUsername, password: randomBytes(24).toString('base64url') } : undefined
-    const metrics = roles.has('api') ? new Metrics() : undefined
-    let managed: ManagedRedis | undefined
+    const metrics = new Metrics()
+    const redisTls = readTlsFiles({ ca: ['REDIS_CA_FILE', config.redisCaFile], cert: ['REDIS_CERT_FILE', config.redisCertFile], key: ['REDIS_KEY_FILE', config.redisKeyFile] })
+    const mqttTls = readTlsFiles({ ca: ['MQTT_CA_FILE', config.mqttCaFile], cert: ['MQTT_CERT_FILE', config.mqttCertFile], key: ['MQTT_KEY_FILE', config.mqttKeyFile] })
+    let managed: SupervisedRedis | undefined
     if (!config.redisUrl) {
-      managed = await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log)
+      // Supervised: restarted on the same data if it dies (issue 15).
+      managed = superviseRedis(await startRedisOrInstall(config.dataDir, config.autoInstallRedis, log), { dataDir: config.dataDir, log })
       stops.push(() => managed!.stop())
     }
     const redisUrl = config.redisUrl ?? managed!.url
-    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log)
+    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log, { tls: redisTls })
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
+    const health = new RedisHealth({ redis, probeKey: keys.healthProbe(randomUUID()), log })
+    await health.start()
+    stops.push(() => health.stop())
+    // Ingest's writes wait out an outage on a connection of their own, with their PUBACKs held.
+    const ingestRedis = connectRedis(redisUrl, 'twin-engine-ingest', config.redisCluster, log, { tls: redisTls, maxRetriesPerRequest: null })
+    stops.push(() => ingestRedis.quit())
+    const gate = new IngestGate({ health, redis, keys, shards, inboxMaxLength: config.inboxMaxLength, log })
+    gate.start()
+    stops.push(async () => gate.stop())
     const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)
     // Validated in every role, so a bad file stops any process at startup.
     const webhooks = await loadWebhooks(config.webhooksFile)
     const bus = new ChangeBus()
-    const ingestor = new Ingestor({ redis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log })
+    const ingestor = new Ingestor({ redis: ingestRedis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log, gate, health })
 
     let broker: EmbeddedBroker | undefined
     if (!config.mqttUrl && roles.has('ingest')) {
@@ -108,16 +126,23 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         // A logged-in device may also publish on its type's own topic template.
         deviceOfTopic: (topic) => registry.matchTopic(topic.split('/')),
         onRefused: metrics?.countRefused,
+        tls: config.mqttTlsPort === undefined ? undefined : embeddedBrokerTls(config),
       })
       stops.push(() => broker!.close())
     }
     const mqttUrl = config.mqttUrl ?? (broker ? `mqtt://127.0.0.1:${broker.port}` : '')
     const links: Array<{ name: string; connected: () => boolean }> = []
+    // An external broker that speaks only MQTT 3.1.1 is detected, not a stack trace (issue 15).
+    const mqttProtocol = config.mqttUrl && (roles.has('ingest') || roles.has('worker'))
+      ? await negotiateMqttProtocol(config.mqttUrl, config.mqttProtocol, { ...mqttTls, ...mqttLogin }, log)
+      : 4
     if (config.mqttUrl && roles.has('ingest')) {
       const ingest = await startMqttIngest({
         url: config.mqttUrl,
         clientId: config.mqttClientId,
-        protocolVersion: config.mqttProtocol,
+        protocolVersion: mqttProtocol,
+        tls: mqttTls,
+        ...mqttLogin,
         filters: registry.filters,
         ingestor,
         log,
@@ -130,7 +155,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 
     let worker: Worker | undefined
     if (roles.has('worker')) {
-      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: config.mqttUrl ? config.mqttProtocol : 4, ...mqttLogin })
+      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: mqttProtocol, ...(config.mqttUrl ? mqttTls : {}), ...mqttLogin })
       links.push({ name: 'the outbox relay', connected: () => publisher.connected })
       // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
       stops.push(() => publisher.endAsync(true))
@@ -159,8 +184,24 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       stops.push(() => worker!.stop())
     }
 
+    const problems = () => [
+      ...(health.condition.status === 'up' ? [] : [`Redis: ${health.condition.reason}`]),
+      ...links.filter((l) => !l.connected()).map((l) => `${l.name} is not connected to the MQTT broker`),
+    ]
+    metrics.use({ ingest: () => ingestor.stats, worker: worker && (() => ({ stats: worker!.stats, activeTwins: worker!.cache.size, ownedShards: worker!.ownedShards.length })) })
+    registerFaultMetrics(metrics, { health, gate, redisRestarts: () => managed?.restarts ?? 0 })
     let app: FastifyInstance | undefined
     let httpUrl: string | undefined
+    if (!roles.has('api')) {
+      // Probes and metrics for every role of the one image (Docker HEALTHCHECK, Kubernetes, Prometheus).
+      const ops = await startOpsServer({
+        host: config.httpHost, port: config.httpPort, log, metrics, problems,
+        health: () => ({ roles: [...roles], shards, redis: health.condition, ingest: { ...ingestor.stats, ...gate.stats }, worker: worker && { id: worker.id, ownedShards: worker.ownedShards.length, activeTwins: worker.cache.size, ...worker.stats } }),
+        notReady: async () => (health.condition.status === 'up' ? notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }) : [health.condition.reason]),
+      })
+      httpUrl = ops.url
+      stops.push(() => ops.close())
+    }
     if (roles.has('api')) {
       // How long callbacks wait for the event loop: the first sign of an overloaded process.
       const loopDelay = monitorEventLoopDelay({ resolution: 10 })
@@ -177,11 +218,10 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           leaseTtlMs: config.leaseTtlMs,
           auth: auth!,
           rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
-          metrics: metrics!.use({
-            ingest: () => ingestor.stats,
-            worker: worker && (() => ({ stats: worker!.stats, activeTwins: worker!.cache.size, ownedShards: worker!.ownedShards.length })),
-            cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs),
-          }),
+          metrics: metrics.use({ cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs) }),
+          problems,
+          redisHealth: health,
+          https: httpsOptions(config),
           notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
           ws: {
             highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs, maxHeld: config.wsMaxHeld,
@@ -192,7 +232,8 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
             roles: [...roles],
             shards,
             types: registry.types,
-            ingest: ingestor.stats,
+            redis: health.condition,
+            ingest: { ...ingestor.stats, ...gate.stats },
             worker: worker && { id: worker.id, ownedShards: worker.ownedShards.length, activeTwins: worker.cache.size, ...worker.stats },
             eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
           }),
@@ -201,7 +242,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       )
       await app.listen({ port: config.httpPort, host: config.httpHost })
       const address = app.server.address()
-      httpUrl = `http://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
+      httpUrl = `${config.httpTlsCertFile ? 'https' : 'http'}://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
       stops.push(() => app!.close())
     }
 
@@ -219,6 +260,20 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     await stop()
     throw err
   }
+}
+
+/** The embedded broker's TLS listener from MQTT_TLS_* (files read at startup). */
+function embeddedBrokerTls(config: Config) {
+  const files = readTlsFiles({ ca: ['MQTT_TLS_CA_FILE', config.mqttTlsCaFile], cert: ['MQTT_TLS_CERT_FILE', config.mqttTlsCertFile], key: ['MQTT_TLS_KEY_FILE', config.mqttTlsKeyFile] })
+  if (!files?.cert) throw new TwinError('TWIN_ERR_CONFIG', 'MQTT_TLS_PORT needs MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE')
+  if (config.mqttTlsClientCerts !== 'off' && !files.ca) throw new TwinError('TWIN_ERR_CONFIG', `MQTT_TLS_CLIENT_CERTS=${config.mqttTlsClientCerts} needs MQTT_TLS_CA_FILE: the CA device certificates chain to`)
+  return { port: config.mqttTlsPort!, cert: files.cert, key: files.key!, ca: files.ca, clientCerts: config.mqttTlsClientCerts }
+}
+
+/** HTTPS from HTTP_TLS_CERT_FILE / HTTP_TLS_KEY_FILE; undefined: plain HTTP. */
+function httpsOptions(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  const files = readTlsFiles({ cert: ['HTTP_TLS_CERT_FILE', config.httpTlsCertFile], key: ['HTTP_TLS_KEY_FILE', config.httpTlsKeyFile] })
+  return files && { cert: files.cert!, key: files.key! }
 }
 
 /** A topic the engine ingests: under devices/ (but not the commands it sends), or matching a twin's own topic template. */

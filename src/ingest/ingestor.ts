@@ -8,6 +8,8 @@ import { TwinError } from '../errors.ts'
 import { keptPayload } from '../store/deadLetters.ts'
 import { shardOf, twinKey, type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
+import type { RedisHealth } from '../observability/redisHealth.ts'
+import type { IngestGate } from './backpressure.ts'
 import { ID_PATTERN, parsePayload, truncate, validateEvent } from './validate.ts'
 
 export interface IngestOptions {
@@ -18,6 +20,10 @@ export interface IngestOptions {
   maxPayloadBytes: number
   deadLetterMaxLen: number
   log: Logger
+  /** flow control: MQTT writes wait here, HTTP writes are refused at once (src/ingest/backpressure.ts) */
+  gate?: IngestGate
+  /** told of writes Redis refuses (OOM, MISCONF), which are then retried once it takes writes again */
+  health?: RedisHealth
 }
 
 export interface Accepted {
@@ -65,7 +71,7 @@ export class Ingestor {
    * gets it in the response, so it is not dead-lettered).
    */
   fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
-    return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event })
+    return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event }, false)
   }
 
   /**
@@ -85,11 +91,11 @@ export class Ingestor {
     const key = twinKey(definition.type, id)
     const shard = shardOf(key, this.o.shards)
     const fields = ['*', 't', definition.type, 'i', id, 'e', COMMAND_REQUEST, 'p', JSON.stringify(body)]
-    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, fields)
+    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, fields, undefined, false)
     return { shard, entryId, commandId }
   }
 
-  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
+  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }, wait = true): Promise<Accepted> {
     const match = parts ?? this.parseTopic(topic)
     const definition = this.o.registry.require(match.type)
     const body = parsePayload(payload, this.o.maxPayloadBytes)
@@ -97,7 +103,7 @@ export class Ingestor {
     const key = twinKey(definition.type, match.id)
     const shard = shardOf(key, this.o.shards)
     const json = payload.length ? payload.toString() : '{}'
-    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json]).then(
+    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json], undefined, wait).then(
       (entryId) => {
         this.stats.accepted++
         return { shard, entryId }
@@ -140,14 +146,27 @@ export class Ingestor {
 
   /**
    * Appends one entry. Redis auto-pipelining sends every write made in the
-   * same tick in one round trip per node, in call order.
+   * same tick in one round trip per node, in call order. With `wait`, the
+   * write waits at the gate while Redis or the shard cannot take it, and a
+   * write Redis refused (never carried out) waits and is tried again;
+   * without, the caller gets the reason at once.
    */
-  private async enqueue(shard: number, key: string, fields: string[], reason?: string): Promise<string> {
+  private async enqueue(shard: number, key: string, fields: string[], reason?: string, wait = true): Promise<string> {
     const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
-    const [id] = await Promise.all([
-      xadd.call(this.o.redis, key, ...fields),
-      reason ? this.o.redis.hincrby(this.o.keys.shard(shard).deadCounts, reason, 1) : undefined,
-    ])
-    return id
+    for (;;) {
+      if (!wait) this.o.gate?.check(shard)
+      const held = wait ? this.o.gate?.pass(shard) : undefined
+      if (held) await held
+      try {
+        const [id] = await Promise.all([
+          xadd.call(this.o.redis, key, ...fields),
+          reason ? this.o.redis.hincrby(this.o.keys.shard(shard).deadCounts, reason, 1) : undefined,
+        ])
+        return id
+      } catch (err) {
+        if (!this.o.health?.reportWriteError(err)) throw err
+        if (!wait) throw new TwinError('TWIN_ERR_REDIS_UNAVAILABLE', `Redis refused the write (${(err as Error).message.split('\n')[0]!.slice(0, 120)}); nothing was written: retry later`)
+      }
+    }
   }
 }

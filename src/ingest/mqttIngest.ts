@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
+import type { TlsMaterial } from '../net/tlsFiles.ts'
 import type { Ingestor } from './ingestor.ts'
 
 export interface MqttIngestOptions {
@@ -13,6 +14,11 @@ export interface MqttIngestOptions {
   partition?: { index: number; count: number }
   /** subscribe as `$share/<group>/<filter>` (brokers with a sticky or hash strategy) */
   sharedGroup?: string
+  /** mqtts://: CA, client certificate and key (MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE) */
+  tls?: TlsMaterial
+  /** login on the broker */
+  username?: string
+  password?: string
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void
@@ -43,6 +49,8 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     clean: false,
     protocolVersion: o.protocolVersion,
     reconnectPeriod: 1000,
+    ...o.tls,
+    ...(o.username !== undefined ? { username: o.username, password: o.password } : {}),
     // MQTT 5: keep the session an hour across restarts, and let the broker send
     // up to 1000 unacknowledged messages so batches can fill.
     ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600, receiveMaximum: 1000 } } : {}),
