@@ -56,7 +56,7 @@ describe('TLS', () => {
     expect(await waitFor('d1 applied', () => e.get('/twins/counter/d1'))).toMatchObject({ rev: 1, context: { count: 1 } })
     expect(await waitFor('d2 applied', () => e.get('/twins/counter/d2'))).toMatchObject({ rev: 1 })
     // Its certificate names counter/d1: another device's topic closes the connection, unacknowledged.
-    const closed = new Promise((resolve) => d1.once('close', resolve))
+    const closed = new Promise<void>((resolve) => d1.once('close', () => resolve()))
     d1.publish('devices/counter/d2/inc', JSON.stringify({ seq: 2 }), { qos: 1 })
     await closed
     d1.end(true)
