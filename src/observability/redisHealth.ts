@@ -79,8 +79,18 @@ export class RedisHealth {
     return this.current.status === 'up'
   }
 
-  /** Starts probing; resolves after the first probe. */
+  /** Starts probing; resolves after the first probe, once the probe's connection is up (or failed to come up). */
   async start(): Promise<void> {
+    if (this.probe.status !== 'ready') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.o.timeoutMs ?? 500)
+        function done() {
+          clearTimeout(timer)
+          resolve()
+        }
+        this.probe.once('ready', done)
+      })
+    }
     await this.check()
     this.timer = setInterval(() => void this.check(), this.o.intervalMs ?? 500)
     this.timer.unref()

@@ -62,10 +62,15 @@ describe('external broker faults', () => {
     broker = await run('mosquitto', ['-c', join(dir, 'm.conf')], port)
     // Published before the engine is back: the broker queues them for the engine's persistent session.
     await publish(51, 120)
+    let last: unknown
     const twin = await waitFor('all 120 applied', async () => {
       const t = await e.get('/twins/counter/r1')
-      return t?.rev === 120 ? t : null
-    }, 20_000)
+      last = t?.context
+      return t?.context.lastSeq === 120 ? t : null
+    }, 20_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the twin has ${JSON.stringify(last)}; engine output: ${e.output.slice(-3000)}`)
+    })
+    if (twin.context.dupes) console.log(e.output)
     expect(twin.context).toMatchObject({ count: 120, lastSeq: 120, gaps: 0, dupes: 0 })
   }, 60_000)
 
