@@ -21,7 +21,9 @@ export function redisGate(app: FastifyInstance, health: RedisHealth, hub: WsHub)
     if (c.status === 'up' || WITHOUT_REDIS.has(request.routeOptions.url ?? '')) return
     throw new TwinError('TWIN_ERR_REDIS_UNAVAILABLE', `${c.reason} (for ${Math.round((Date.now() - c.since) / 1000)} s); retry later`)
   })
-  const off = health.onChange((condition) => {
+  const off = health.onChange((condition, previous) => {
+    // A new reason within one outage is not news to a client.
+    if (condition.status === previous.status) return
     const frame = statusFrame(condition)
     for (const s of hub.sessions) s.outbox.write(frame)
   })
