@@ -67,15 +67,6 @@ type Done = (error?: Error | null) => void
 const SYS_PREFIX = '$SYS/'
 
 /**
- * PUBACKs one connection may have outstanding before the broker stops reading
- * it. mosquitto's max_inflight_messages defaults to 20 per client and MQTT 5's
- * receive maximum to 65535; 1000 keeps batches full (the engine's own ingest
- * asks for 1000 from an external broker) and bounds what one device makes the
- * engine hold in memory while Redis is away.
- */
-const MAX_HELD_PER_CONNECTION = 1000
-
-/**
  * Starts aedes (MQTT 3.1.1) on a plain TCP server.
  *
  * Packet size: aedes 1.2 has no max-packet-size option and creates its
@@ -175,24 +166,17 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
  * and the engine relies on it, so callbacks are released in arrival order
  * through a per-client chain. `intercept` itself is still called at arrival,
  * in order, so the engine can pipeline its Redis writes.
+ *
+ * Flow control comes with it (issue 15): aedes reads a connection's next
+ * chunk only once every packet of the current one is handled
+ * (lib/client.js `nextBatch`), and a publish is handled when its callback
+ * runs. While PUBACKs are held (Redis away, inbox full) a connection is not
+ * read past one socket read's worth of packets; the device's TCP window
+ * fills and it waits, nothing refused, memory bounded per connection
+ * (test/embedded/brokerFlowControl.test.ts).
  */
 function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
   const tails = new WeakMap<Client, Promise<boolean>>()
-  // Flow control per connection (issue 15): while PUBACKs are held (Redis away,
-  // inbox full), a client with MAX_HELD_PER_CONNECTION of them is not read
-  // from until half are released. Its TCP window then fills and the device
-  // waits, as an MQTT 5 receive maximum would make it; nothing is refused.
-  const held = new WeakMap<Client, number>()
-  const hold = (client: Client) => {
-    const n = (held.get(client) ?? 0) + 1
-    held.set(client, n)
-    if (n === MAX_HELD_PER_CONNECTION) (client as unknown as { pause(): void }).pause()
-  }
-  const unhold = (client: Client) => {
-    const n = (held.get(client) ?? 1) - 1
-    held.set(client, n)
-    if (n === MAX_HELD_PER_CONNECTION / 2) (client as unknown as { resume(): void }).resume()
-  }
   return (client: Client | null, packet: PublishPacket, callback: Done): void => {
     // Replacing aedes' default authorizePublish drops its $SYS guard; keep it
     // (moscajs/aedes#597: clients publishing to $SYS can disrupt the broker).
@@ -221,8 +205,7 @@ function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
       callback(null)
       return
     }
-    hold(client)
-    const mine = (pending ?? Promise.resolve()).then(() => null, asError).finally(() => unhold(client))
+    const mine = (pending ?? Promise.resolve()).then(() => null, asError)
     // true while every publish so far on this connection was accepted.
     const tail = (async (): Promise<boolean> => {
       const earlierOk = previous ? await previous : true
