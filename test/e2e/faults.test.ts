@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -260,5 +260,40 @@ describe('backpressure', () => {
     await devices.stop()
     await expectExactlyOnce(e, devices.acked)
     expect(e.output).toMatch(/TWIN_ERR_REDIS_UNAVAILABLE/)
+  }, 90_000)
+
+  it('Redis refusing writes with MISCONF (its save failed, as on a full disk): held and reported, resumed when saves work again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twin-misconf-redis-'))
+    const port = await freePort()
+    // RDB save points on (MISCONF needs them) and a dir that can be changed at run time to one where saving fails.
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '3600 1', '--appendonly', 'no', '--enable-protected-configs', 'yes'], { stdio: 'ignore' })
+    const admin = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => null })
+    admin.on('error', () => undefined)
+    cleanups.push(async () => {
+      admin.disconnect()
+      server.kill('SIGKILL')
+      rmSync(dir, { recursive: true, force: true })
+    })
+    await waitFor('redis-server up', () => admin.connect().then(() => true, () => false))
+    const e = await engine({ REDIS_URL: `redis://127.0.0.1:${port}` })
+    const devices = await pump(e.mqttUrl, ['f0', 'f1', 'f2'])
+    await waitFor('traffic flowing', () => devices.total() >= 300)
+    // /proc takes no files: the background save fails, and Redis refuses writes.
+    await admin.config('SET', 'dir', '/proc')
+    await admin.bgsave()
+    const health = await waitFor('refusing writes reported', async () => {
+      const res = await fetch(`${e.httpUrl}/health`)
+      const h = await res.json()
+      return res.status === 503 && h.redis.status === 'refusing-writes' ? h : null
+    }, 10_000)
+    expect(health.redis.reason).toMatch(/^MISCONF/)
+    const heldAt = devices.total()
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(devices.total()).toBe(heldAt)
+    await admin.config('SET', 'dir', dir)
+    await admin.bgsave()
+    await waitFor('PUBACKs flowing again', () => devices.total() > heldAt + 100, 20_000)
+    await devices.stop()
+    await expectExactlyOnce(e, devices.acked)
   }, 90_000)
 })
