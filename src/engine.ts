@@ -13,11 +13,10 @@ import { startRedisOrInstall } from './embedded/aptInstall.ts'
 import { loadWebhooks } from './effects/webhookConfig.ts'
 import { startWebhookEffects, type WebhookEffects } from './effects/webhookEffects.ts'
 import { superviseRedis, type SupervisedRedis } from './embedded/redisSupervisor.ts'
-import { IngestGate } from './ingest/backpressure.ts'
 import { negotiateMqttProtocol } from './ingest/mqttProtocol.ts'
-import { readTlsFiles } from './net/tlsFiles.ts'
+import { tlsSettings } from './net/tlsSettings.ts'
 import { startOpsServer } from './observability/opsServer.ts'
-import { RedisHealth } from './observability/redisHealth.ts'
+import { startRedisFaults } from './observability/redisFaults.ts'
 import { Ingestor } from './ingest/ingestor.ts'
 import { startMqttIngest } from './ingest/mqttIngest.ts'
 import { createLogger, type Logger } from './observability/log.ts'
@@ -85,8 +84,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       ? { username: config.mqttUsername, password: config.mqttPassword }
       : devices ? { username: config.mqttUsername, password: randomBytes(24).toString('base64url') } : undefined
     const metrics = new Metrics()
-    const redisTls = readTlsFiles({ ca: ['REDIS_CA_FILE', config.redisCaFile], cert: ['REDIS_CERT_FILE', config.redisCertFile], key: ['REDIS_KEY_FILE', config.redisKeyFile] })
-    const mqttTls = readTlsFiles({ ca: ['MQTT_CA_FILE', config.mqttCaFile], cert: ['MQTT_CERT_FILE', config.mqttCertFile], key: ['MQTT_KEY_FILE', config.mqttKeyFile] })
+    const tls = tlsSettings(config)
     let managed: SupervisedRedis | undefined
     if (!config.redisUrl) {
       // Supervised: restarted on the same data if it dies (issue 15).
@@ -94,24 +92,18 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       stops.push(() => managed!.stop())
     }
     const redisUrl = config.redisUrl ?? managed!.url
-    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log, { tls: redisTls })
+    const redis = connectRedis(redisUrl, 'twin-engine', config.redisCluster, log, { tls: tls.redis })
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
-    const health = new RedisHealth({ redis, probeKey: keys.healthProbe(randomUUID()), log })
-    await health.start()
-    stops.push(() => health.stop())
-    // Ingest's writes wait out an outage on a connection of their own, with their PUBACKs held.
-    const ingestRedis = connectRedis(redisUrl, 'twin-engine-ingest', config.redisCluster, log, { tls: redisTls, maxRetriesPerRequest: null })
-    stops.push(() => ingestRedis.quit())
-    const gate = new IngestGate({ health, redis, keys, shards, inboxMaxLength: config.inboxMaxLength, log })
-    gate.start()
-    stops.push(async () => gate.stop())
+    const faults = await startRedisFaults({ redis, url: redisUrl, cluster: config.redisCluster, tls: tls.redis, keys, shards, inboxMaxLength: config.inboxMaxLength, log })
+    stops.push(() => faults.stop())
+    const { health, gate } = faults
     const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)
     // Validated in every role, so a bad file stops any process at startup.
     const webhooks = await loadWebhooks(config.webhooksFile)
     const bus = new ChangeBus()
-    const ingestor = new Ingestor({ redis: ingestRedis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log, gate, health })
+    const ingestor = new Ingestor({ redis: faults.ingestRedis, keys, registry, shards, maxPayloadBytes: config.maxPayloadBytes, deadLetterMaxLen: config.deadLetterMaxLen, log, gate, health })
 
     let broker: EmbeddedBroker | undefined
     if (!config.mqttUrl && roles.has('ingest')) {
@@ -126,7 +118,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         // A logged-in device may also publish on its type's own topic template.
         deviceOfTopic: (topic) => registry.matchTopic(topic.split('/')),
         onRefused: metrics?.countRefused,
-        tls: config.mqttTlsPort === undefined ? undefined : embeddedBrokerTls(config),
+        tls: tls.broker,
       })
       stops.push(() => broker!.close())
     }
@@ -134,14 +126,14 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     const links: Array<{ name: string; connected: () => boolean }> = []
     // An external broker that speaks only MQTT 3.1.1 is detected, not a stack trace (issue 15).
     const mqttProtocol = config.mqttUrl && (roles.has('ingest') || roles.has('worker'))
-      ? await negotiateMqttProtocol(config.mqttUrl, config.mqttProtocol, { ...mqttTls, ...mqttLogin }, log)
+      ? await negotiateMqttProtocol(config.mqttUrl, config.mqttProtocol, { ...tls.mqtt, ...mqttLogin }, log)
       : 4
     if (config.mqttUrl && roles.has('ingest')) {
       const ingest = await startMqttIngest({
         url: config.mqttUrl,
         clientId: config.mqttClientId,
         protocolVersion: mqttProtocol,
-        tls: mqttTls,
+        tls: tls.mqtt,
         ...mqttLogin,
         filters: registry.filters,
         ingestor,
@@ -155,7 +147,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
 
     let worker: Worker | undefined
     if (roles.has('worker')) {
-      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: mqttProtocol, ...(config.mqttUrl ? mqttTls : {}), ...mqttLogin })
+      const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `twin-engine-relay-${randomUUID().slice(0, 8)}`, protocolVersion: mqttProtocol, ...(config.mqttUrl ? tls.mqtt : {}), ...mqttLogin })
       links.push({ name: 'the outbox relay', connected: () => publisher.connected })
       // Forced: QoS 1 publishes a down broker never acknowledges must not hold up shutdown.
       stops.push(() => publisher.endAsync(true))
@@ -184,10 +176,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       stops.push(() => worker!.stop())
     }
 
-    const problems = () => [
-      ...(health.condition.status === 'up' ? [] : [`Redis: ${health.condition.reason}`]),
-      ...links.filter((l) => !l.connected()).map((l) => `${l.name} is not connected to the MQTT broker`),
-    ]
+    const problems = () => faults.problems(links)
     metrics.use({ ingest: () => ingestor.stats, worker: worker && (() => ({ stats: worker!.stats, activeTwins: worker!.cache.size, ownedShards: worker!.ownedShards.length })) })
     registerFaultMetrics(metrics, { health, gate, redisRestarts: () => managed?.restarts ?? 0 })
     let app: FastifyInstance | undefined
@@ -221,7 +210,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           metrics: metrics.use({ cluster: () => readClusterFigures(redis, keys, shards, config.leaseTtlMs) }),
           problems,
           redisHealth: health,
-          https: httpsOptions(config),
+          https: tls.https,
           notReady: () => notReadyReasons({ links, worker, redis, keys, shards, leaseTtlMs: config.leaseTtlMs }),
           ws: {
             highWaterBytes: config.wsHighWaterBytes, maxBufferedBytes: config.wsMaxBufferedBytes, slowCloseMs: config.wsSlowCloseMs, maxHeld: config.wsMaxHeld,
@@ -242,7 +231,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
       )
       await app.listen({ port: config.httpPort, host: config.httpHost })
       const address = app.server.address()
-      httpUrl = `${config.httpTlsCertFile ? 'https' : 'http'}://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
+      httpUrl = `${tls.https ? 'https' : 'http'}://${config.httpHost}:${typeof address === 'object' && address ? address.port : config.httpPort}`
       stops.push(() => app!.close())
     }
 
@@ -260,20 +249,6 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     await stop()
     throw err
   }
-}
-
-/** The embedded broker's TLS listener from MQTT_TLS_* (files read at startup). */
-function embeddedBrokerTls(config: Config) {
-  const files = readTlsFiles({ ca: ['MQTT_TLS_CA_FILE', config.mqttTlsCaFile], cert: ['MQTT_TLS_CERT_FILE', config.mqttTlsCertFile], key: ['MQTT_TLS_KEY_FILE', config.mqttTlsKeyFile] })
-  if (!files?.cert) throw new TwinError('TWIN_ERR_CONFIG', 'MQTT_TLS_PORT needs MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE')
-  if (config.mqttTlsClientCerts !== 'off' && !files.ca) throw new TwinError('TWIN_ERR_CONFIG', `MQTT_TLS_CLIENT_CERTS=${config.mqttTlsClientCerts} needs MQTT_TLS_CA_FILE: the CA device certificates chain to`)
-  return { port: config.mqttTlsPort!, cert: files.cert, key: files.key!, ca: files.ca, clientCerts: config.mqttTlsClientCerts }
-}
-
-/** HTTPS from HTTP_TLS_CERT_FILE / HTTP_TLS_KEY_FILE; undefined: plain HTTP. */
-function httpsOptions(config: Config): { cert: Buffer; key: Buffer } | undefined {
-  const files = readTlsFiles({ cert: ['HTTP_TLS_CERT_FILE', config.httpTlsCertFile], key: ['HTTP_TLS_KEY_FILE', config.httpTlsKeyFile] })
-  return files && { cert: files.cert!, key: files.key! }
 }
 
 /** A topic the engine ingests: under devices/ (but not the commands it sends), or matching a twin's own topic template. */
