@@ -96,7 +96,9 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
     stops.push(() => redis.quit())
     const keys = new Keys(config.keyPrefix)
     const shards = await ensureShardCount(redis, keys, config.shards)
-    const faults = await startRedisFaults({ redis, url: redisUrl, cluster: config.redisCluster, tls: tls.redis, keys, shards, inboxMaxLength: config.inboxMaxLength, log })
+    // Inbox lengths are watched only where events come in (ingest, and the api's POST /events).
+    const ingests = roles.has('ingest') || roles.has('api')
+    const faults = await startRedisFaults({ redis, url: redisUrl, cluster: config.redisCluster, tls: tls.redis, keys, shards, inboxMaxLength: ingests ? config.inboxMaxLength : 0, log })
     stops.push(() => faults.stop())
     const { health, gate } = faults
     const registry = await loadTwinRegistry(config.twinsDir, config.rulesDir)

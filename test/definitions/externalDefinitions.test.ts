@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -13,12 +13,34 @@ import { waitFor } from '../support/env.ts'
  */
 const root = mkdtempSync(join(tmpdir(), 'twin-defs-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
+let written: { twins: string; rules: string } | undefined
+
+/**
+ * Laid out as Kubernetes mounts a ConfigMap: the files live in a hidden
+ * timestamped folder, `..data` links to it, and each visible name links
+ * through `..data` (so a definition's real path is inside the hidden folder).
+ */
+function configMapLayout(dir: string, files: Record<string, string>): void {
+  const hidden = join(dir, '..2026_11_30_00_00_00.000000001')
+  mkdirSync(hidden, { recursive: true })
+  symlinkSync('..2026_11_30_00_00_00.000000001', join(dir, '..data'))
+  for (const [name, text] of Object.entries(files)) {
+    writeFileSync(join(hidden, name), text)
+    symlinkSync(join('..data', name), join(dir, name))
+  }
+}
 
 function writeDefinitions(): { twins: string; rules: string } {
+  if (written) return written
   const twins = join(root, 'twins')
   const rules = join(root, 'rules')
   mkdirSync(twins)
   mkdirSync(rules)
+  configMapLayout(join(root, 'configmap'), { 'plug.ts': `
+import { setup } from 'xstate'
+import { defineTwin } from 'twin-engine/define'
+export default defineTwin({ type: 'plug', version: 1, events: { on: {} }, machine: setup({}).createMachine({ id: 'plug', initial: 'idle', states: { idle: {} } }) })
+` })
   // A helper beside the definitions (skipped by the loader: leading _), imported relatively.
   writeFileSync(join(twins, '_levels.ts'), `export const MAX_LEVEL: number = 100\n`)
   writeFileSync(join(twins, 'lamp.ts'), `
@@ -57,10 +79,22 @@ export default defineRule({
   }),
 })
 `)
-  return { twins, rules }
+  written = { twins, rules }
+  return written
 }
 
 describe('definitions from outside the checkout', () => {
+  it('loads definitions mounted as a Kubernetes ConfigMap (files behind ..data symlinks)', async () => {
+    writeDefinitions()
+    const engine = new EngineProcess({ TWINS_DIR: join(root, 'configmap'), RULES_DIR: join(root, 'none') })
+    try {
+      await engine.start()
+      expect((await engine.get('/health')).types).toEqual(['plug'])
+    } finally {
+      await engine.destroy()
+    }
+  }, 60_000)
+
   it('loads TypeScript twins and rules from a folder under the system temp dir, with xstate and twin-engine/define from the engine', async () => {
     const { twins, rules } = writeDefinitions()
     const engine = new EngineProcess({ TWINS_DIR: twins, RULES_DIR: rules })
