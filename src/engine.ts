@@ -114,7 +114,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
         host: config.mqttHost,
         // In-process ingest: the device's PUBACK waits for the Redis write. Device
         // topics (devices/… and any custom template) are ingested; others pass.
-        intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
+        intercept: (_client, topic, payload, gone) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload, gone) : undefined),
         logger: log,
         credentials: devices && { devices, internal: mqttLogin! },
         // A logged-in device may also publish on its type's own topic template.

@@ -13,7 +13,8 @@ import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials,
  * undefined to let the message through at once.
  */
 export interface PublishInterceptor {
-  (client: { id: string } | null, topic: string, payload: Buffer): Promise<void> | undefined
+  /** `gone` aborts when the client's connection closes (its PUBACK can no longer be sent) */
+  (client: { id: string } | null, topic: string, payload: Buffer, gone?: AbortSignal): Promise<void> | undefined
 }
 
 export interface EmbeddedBroker {
@@ -100,8 +101,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return new TwinError('TWIN_ERR_DEVICE_FORBIDDEN', message)
     }
   }
-  if (intercept || guard) handlers.authorizePublish = authorizeWith(intercept ?? (() => undefined), guard)
+  // One signal per connection, aborted when it closes (see PublishInterceptor).
+  const connections = new WeakMap<Client, AbortController>()
+  const goneOf = (client: Client) => {
+    let c = connections.get(client)
+    if (!c) connections.set(client, (c = new AbortController()))
+    return c.signal
+  }
+  if (intercept || guard) handlers.authorizePublish = authorizeWith(intercept ?? (() => undefined), guard, goneOf)
   const aedes = await Aedes.createBroker(handlers)
+  aedes.on('clientDisconnect', (client) => connections.get(client)?.abort())
 
   // aedes reports a refused publish or a broken socket as clientError and
   // closes the connection; without a log line a device retrying forever is a mystery.
@@ -175,7 +184,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
  * fills and it waits, nothing refused, memory bounded per connection
  * (test/embedded/brokerFlowControl.test.ts).
  */
-function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
+function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard, goneOf?: (client: Client) => AbortSignal) {
   const tails = new WeakMap<Client, Promise<boolean>>()
   return (client: Client | null, packet: PublishPacket, callback: Done): void => {
     // Replacing aedes' default authorizePublish drops its $SYS guard; keep it
@@ -190,7 +199,7 @@ function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
     const refused = client && guard ? guard(client, packet.topic) : null
     try {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-      pending = refused ? Promise.reject(refused) : intercept(client ? { id: client.id } : null, packet.topic, payload)
+      pending = refused ? Promise.reject(refused) : intercept(client ? { id: client.id } : null, packet.topic, payload, client && goneOf ? goneOf(client) : undefined)
     } catch (err) {
       pending = Promise.reject(err)
     }

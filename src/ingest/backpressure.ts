@@ -25,6 +25,19 @@ export interface IngestGateStats {
   fullShards: number[]
 }
 
+/**
+ * A write dropped at the gate because the connection it came on is gone: its
+ * PUBACK can no longer be sent, and the device (or the broker) sends the
+ * event again, so writing it too would apply it twice. Not an input error:
+ * never dead-lettered.
+ */
+export class WriteCancelled extends Error {
+  constructor() {
+    super('the connection this event came on closed while it waited; it will be sent again')
+    this.name = 'WriteCancelled'
+  }
+}
+
 /** A full shard opens again below this share of the bound, so it does not flap at the edge. */
 const REOPEN_AT = 0.9
 

@@ -9,7 +9,7 @@ import { keptPayload } from '../store/deadLetters.ts'
 import { shardOf, twinKey, type Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import type { RedisHealth } from '../observability/redisHealth.ts'
-import type { IngestGate } from './backpressure.ts'
+import { WriteCancelled, type IngestGate } from './backpressure.ts'
 import { ID_PATTERN, parsePayload, truncate, validateEvent } from './validate.ts'
 
 export interface IngestOptions {
@@ -56,10 +56,15 @@ export class Ingestor {
 
   constructor(private readonly o: IngestOptions) {}
 
-  /** An MQTT publish. Resolves when the event (or its dead letter) is in Redis. */
-  async fromMqtt(topic: string, payload: Buffer): Promise<void> {
+  /**
+   * An MQTT publish. Resolves when the event (or its dead letter) is in Redis.
+   * `gone` aborts when the connection it came on closes: a write still
+   * waiting at the gate then rejects with WriteCancelled instead of landing
+   * beside the copy the device sends again.
+   */
+  async fromMqtt(topic: string, payload: Buffer, gone?: AbortSignal): Promise<void> {
     try {
-      await this.accept(topic, payload)
+      await this.accept(topic, payload, undefined, true, gone)
     } catch (err) {
       if (!(err instanceof TwinError)) throw err
       await this.deadLetter(err, topic, payload, 'mqtt')
@@ -95,7 +100,7 @@ export class Ingestor {
     return { shard, entryId, commandId }
   }
 
-  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }, wait = true): Promise<Accepted> {
+  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }, wait = true, gone?: AbortSignal): Promise<Accepted> {
     const match = parts ?? this.parseTopic(topic)
     const definition = this.o.registry.require(match.type)
     const body = parsePayload(payload, this.o.maxPayloadBytes)
@@ -103,7 +108,7 @@ export class Ingestor {
     const key = twinKey(definition.type, match.id)
     const shard = shardOf(key, this.o.shards)
     const json = payload.length ? payload.toString() : '{}'
-    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json], undefined, wait).then(
+    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', 't', definition.type, 'i', match.id, 'e', match.event, 'p', json], undefined, wait, gone).then(
       (entryId) => {
         this.stats.accepted++
         return { shard, entryId }
@@ -151,12 +156,13 @@ export class Ingestor {
    * write Redis refused (never carried out) waits and is tried again;
    * without, the caller gets the reason at once.
    */
-  private async enqueue(shard: number, key: string, fields: string[], reason?: string, wait = true): Promise<string> {
+  private async enqueue(shard: number, key: string, fields: string[], reason?: string, wait = true, gone?: AbortSignal): Promise<string> {
     const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
     for (;;) {
       if (!wait) this.o.gate?.check(shard)
       const held = wait ? this.o.gate?.pass(shard) : undefined
       if (held) await held
+      if (gone?.aborted) throw new WriteCancelled()
       try {
         const [id] = await Promise.all([
           xadd.call(this.o.redis, key, ...fields),

@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { TlsMaterial } from '../net/tlsFiles.ts'
+import { WriteCancelled } from './backpressure.ts'
 import type { Ingestor } from './ingestor.ts'
 
 export interface MqttIngestOptions {
@@ -66,7 +67,13 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
   let closing = false
   // Messages that arrived while closing: their PUBACK is swallowed so the broker keeps them.
   const unacked = new Set<number>()
-  client.on('close', () => connection++)
+  // Aborted when the connection closes: writes still waiting at the gate are dropped (the broker redelivers them).
+  let gone = new AbortController()
+  client.on('close', () => {
+    connection++
+    gone.abort()
+    gone = new AbortController()
+  })
 
   const internal = client as unknown as { _sendPacket: SendPacket }
   const send = internal._sendPacket.bind(client)
@@ -86,6 +93,8 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
           send(packet, () => resolve())
         }),
       (err: Error) => {
+        // Dropped at the gate because its connection is gone: the broker redelivers it.
+        if (err instanceof WriteCancelled) return
         // Redis refused or is down: no PUBACK. Drop the connection so the
         // broker redelivers everything unacknowledged after reconnecting.
         o.log.error({ err }, 'ingest write failed; reconnecting to the broker for redelivery')
@@ -106,9 +115,9 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     }
     // Another ingest process owns this device: acknowledge and leave it to that one.
     if (partition.count > 1 && o.ingestor.partitionOf(packet.topic, partition.count) !== partition.index) return callback()
-    const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
+    const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer, gone.signal)
     if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, { write, connection })
-    else write.catch((err: Error) => o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost'))
+    else write.catch((err: Error) => { if (!(err instanceof WriteCancelled)) o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost') })
     callback()
   }
   client.on('error', (err) => o.log.warn({ err }, 'MQTT ingest client error'))
