@@ -55,8 +55,8 @@ ENV NODE_ENV=production \
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 8080 1883
-# Every role serves /health (the ops endpoints run without the api role too).
+# Every role serves /health (the ops endpoints run without the api role too); HTTPS when the API has a certificate.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "/app/bin/healthcheck.js"]
 ENTRYPOINT ["tini", "--", "node", "/app/bin/twin.js"]
 CMD ["start"]
