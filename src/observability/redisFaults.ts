@@ -36,7 +36,9 @@ export async function startRedisFaults(o: { redis: RedisClient; url: string; clu
     ],
     stop: async () => {
       gate.stop()
-      await ingestRedis.quit().catch(() => ingestRedis.disconnect())
+      // QUIT would wait for Redis forever on this connection (it queues while Redis is away).
+      if (ingestRedis.status === 'ready') await ingestRedis.quit().catch(() => undefined)
+      ingestRedis.disconnect()
       await health.stop()
     },
   }

@@ -149,9 +149,13 @@ export class RedisHealth {
 
   private set(next: { status: 'up' } | { status: 'down' | 'refusing-writes'; reason: string }): void {
     const previous = this.current
-    if (previous.status === next.status && (next.status === 'up' || ('reason' in previous && previous.reason === next.reason))) return
-    // A reason that changes within one outage keeps the outage's start.
-    this.current = next.status === 'up' ? next : { ...next, since: previous.status === next.status && 'since' in previous ? previous.since : Date.now() }
+    if (previous.status === next.status) {
+      // Same condition, maybe another wording (the probe and the connection say it
+      // differently): keep the outage's start, and neither log nor tell anyone again.
+      if (next.status !== 'up' && 'since' in previous) this.current = { ...next, since: previous.since }
+      return
+    }
+    this.current = next.status === 'up' ? next : { ...next, since: Date.now() }
     if (next.status === 'up') {
       this.o.log.info({ after: 'since' in previous ? `${Date.now() - previous.since} ms` : undefined }, 'Redis is available again')
       this.release()

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
+import { WebSocket } from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startManagedRedis, type ManagedRedis } from '../../src/embedded/redisServer.ts'
 import { serverMessageError } from '../../src/api/ws/schemas.ts'
@@ -182,9 +183,13 @@ describe('Redis killed under traffic', () => {
     const pid = Number(readFileSync(join(dir, 'redis', 'redis.pid'), 'utf8'))
     const { killedAt } = await killAndWatch(e, () => process.kill(pid, 'SIGKILL'))
     const heldAt = devices.total()
-    // A WebSocket client connecting while Redis is away is told at once.
-    const late = await WsClient.connect(`ws://127.0.0.1:${e.httpPort}/ws`)
-    expect((await late.next('status'))[0]).toMatchObject({ op: 'status', redis: 'down' })
+    // A WebSocket client connecting while Redis is away is told at once (listening before the socket opens).
+    const late = new WebSocket(`ws://127.0.0.1:${e.httpPort}/ws`)
+    const told = new Promise<Record<string, unknown>>((resolve) => late.on('message', (data) => {
+      const m = JSON.parse(data.toString())
+      if (m.op === 'status') resolve(m)
+    }))
+    expect(await told).toMatchObject({ op: 'status', redis: 'down' })
     late.close()
     await new Promise((r) => setTimeout(r, 1000))
     // Nothing was acknowledged while Redis was away.
