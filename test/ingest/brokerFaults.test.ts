@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { EngineProcess } from '../support/engineProcess.ts'
 import { FIXTURE_TWINS, freePort, redisEnv, waitFor } from '../support/env.ts'
+import { startServer as run } from '../support/serverProcess.ts'
 
 /** External brokers (issue 15): a broker restart, and a broker that speaks only MQTT 3.1.1. */
 const cleanups: Array<() => Promise<void> | void> = []
@@ -14,25 +13,6 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f()
 })
 const NO_RULES = join(FIXTURE_TWINS, 'none')
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true) })
-    s.on('error', () => resolve(false))
-  })
-}
-
-async function run(command: string, args: string[], port: number): Promise<{ child: ChildProcess; stop(signal?: NodeJS.Signals): Promise<void> }> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr!.on('data', (d) => (err += d))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  await waitFor(`${command} listening on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`${command} exited: ${err}`)
-    return listening(port)
-  })
-  return { child, stop: async (signal = 'SIGTERM') => { if (child.exitCode === null && child.signalCode === null) { child.kill(signal); await exited } } }
-}
 
 async function engine(env: Record<string, string>): Promise<EngineProcess> {
   const e = new EngineProcess({ TWINS_DIR: FIXTURE_TWINS, RULES_DIR: NO_RULES, KEY_PREFIX: `b${Math.random().toString(36).slice(2, 8)}:`, ...redisEnv(), ...env })
@@ -56,6 +36,11 @@ describe('external broker faults', () => {
     }
     await publish(1, 50)
     await waitFor('first 50 applied', async () => (await e.get('/twins/counter/r1'))?.rev === 50)
+    // The engine sends its PUBACKs as the batch is written, while the worker applies it: give
+    // mosquitto a moment to read them. A broker stopped with PUBACKs still on the wire
+    // redelivers those messages after its restart (QoS 1 is at least once on this leg too;
+    // seen here as 8-32 duplicates when stopped within milliseconds; docs/deploy.md).
+    await new Promise((r) => setTimeout(r, 500))
     // SIGTERM: mosquitto saves its sessions (the engine's subscription among them) and stops.
     await broker.stop('SIGTERM')
     await waitFor('/ready says the broker link is down', async () => (await fetch(`${e.httpUrl}/ready`)).status === 503)
@@ -70,7 +55,6 @@ describe('external broker faults', () => {
     }, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}; the twin has ${JSON.stringify(last)}; engine output: ${e.output.slice(-3000)}`)
     })
-    if (twin.context.dupes) console.log(e.output)
     expect(twin.context).toMatchObject({ count: 120, lastSeq: 120, gaps: 0, dupes: 0 })
   }, 60_000)
 

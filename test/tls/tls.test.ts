@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
@@ -6,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { EngineProcess } from '../support/engineProcess.ts'
 import { httpsGet, makePki } from '../support/certs.ts'
 import { FIXTURE_TWINS, freePort, waitFor } from '../support/env.ts'
+import { startServer, type ServerProcess } from '../support/serverProcess.ts'
 
 /** TLS on every link (issue 15), with certificates made by openssl at test time. */
 const pki = makePki()
@@ -15,30 +15,14 @@ const engineClient = pki.client('engine', 'twin-engine')
 afterAll(() => pki.remove())
 
 const engines: EngineProcess[] = []
-const children: ChildProcess[] = []
+const servers: ServerProcess[] = []
 afterEach(async () => {
   for (const e of engines.splice(0)) await e.destroy()
-  for (const c of children.splice(0)) c.kill('SIGKILL')
+  for (const s of servers.splice(0)) await s.stop('SIGKILL')
 })
 
 const NO_RULES = join(FIXTURE_TWINS, 'none')
 const tlsDevice = (port: number, extra: object) => mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: readFileSync(pki.ca), reconnectPeriod: 0, connectTimeout: 5000, ...extra })
-
-async function startProcess(command: string, args: string[], port: number): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr!.on('data', (d) => (err += d))
-  children.push(child)
-  await waitFor(`${command} on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`${command} exited: ${err}`)
-    const { createConnection } = await import('node:net')
-    return new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true) })
-      s.on('error', () => resolve(false))
-    })
-  })
-  return child
-}
 
 describe('TLS', () => {
   it('embedded broker with mutual TLS: a device publishes with its certificate (CN or URI SAN names it); no certificate, no connection; only its own topics', async () => {
@@ -72,9 +56,9 @@ describe('TLS', () => {
     const mqttPort = await freePort()
     const conf = join(pki.dir, 'mosquitto.conf')
     writeFileSync(conf, [`listener ${mqttPort} 127.0.0.1`, 'allow_anonymous true', `cafile ${pki.ca}`, `certfile ${pki.serverCert}`, `keyfile ${pki.serverKey}`, 'require_certificate true', ''].join('\n'))
-    await startProcess('mosquitto', ['-c', conf], mqttPort)
+    servers.push(await startServer('mosquitto', ['-c', conf], mqttPort))
     const redisPort = await freePort()
-    await startProcess('redis-server', ['--port', '0', '--tls-port', String(redisPort), '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'yes', '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], redisPort)
+    servers.push(await startServer('redis-server', ['--port', '0', '--tls-port', String(redisPort), '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'yes', '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], redisPort))
     const e = new EngineProcess({
       TWINS_DIR: FIXTURE_TWINS, RULES_DIR: NO_RULES,
       MQTT_URL: `mqtts://127.0.0.1:${mqttPort}`, MQTT_CA_FILE: pki.ca, MQTT_CERT_FILE: engineClient.cert, MQTT_KEY_FILE: engineClient.key,
