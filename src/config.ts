@@ -106,6 +106,27 @@ export const settings = {
   wsResumeRevs: { env: 'WS_RESUME_REVS', flag: '--ws-resume-revs <n>', doc: 'WebSocket resume buffer: recent changes kept per twin, replayed to a client that reconnects', default: 32, parse: int(0, 10_000) },
   wsResumeTwins: { env: 'WS_RESUME_TWINS', flag: '--ws-resume-twins <n>', doc: 'WebSocket resume buffer: twins kept (least recently changed evicted); older misses get a gap notice', default: 100_000, parse: int(0, 100_000_000) },
   wsResumeBytes: { env: 'WS_RESUME_BYTES', flag: '--ws-resume-bytes <n>', doc: 'WebSocket resume buffer: bytes kept in all (JSON of each kept change + 64 per change), the bound that counts; least recently changed twins evicted first', default: 64 * 1024 * 1024, parse: int(0, 64 * 1024 * 1024 * 1024) },
+  inboxMaxLength: { env: 'INBOX_MAX_LENGTH', flag: '--inbox-max-length <n>', doc: 'Entries a shard inbox may hold before ingest holds PUBACKs for its devices (backpressure) instead of filling Redis; 0: no bound', default: 100_000, parse: int(0, 1_000_000_000) },
+  mqttTlsPort: { env: 'MQTT_TLS_PORT', flag: '--mqtt-tls-port <port>', doc: 'Embedded broker: also listen with TLS (MQTTS) on this port; needs MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE. Unset: no TLS listener', default: undefined as number | undefined, parse: int(0, 65535) },
+  mqttTlsCertFile: { env: 'MQTT_TLS_CERT_FILE', flag: '--mqtt-tls-cert-file <file>', doc: 'Embedded broker TLS: server certificate (PEM, chain included)', default: undefined as string | undefined, parse: optional },
+  mqttTlsKeyFile: { env: 'MQTT_TLS_KEY_FILE', flag: '--mqtt-tls-key-file <file>', doc: 'Embedded broker TLS: private key of the server certificate (PEM)', default: undefined as string | undefined, parse: optional },
+  mqttTlsCaFile: { env: 'MQTT_TLS_CA_FILE', flag: '--mqtt-tls-ca-file <file>', doc: 'Embedded broker TLS: CA certificates (PEM) that device certificates must chain to', default: undefined as string | undefined, parse: optional },
+  mqttTlsClientCerts: { env: 'MQTT_TLS_CLIENT_CERTS', flag: '--mqtt-tls-client-certs <mode>', doc: 'Embedded broker TLS: device certificates off, optional (a device may log in with one instead of a password) or required (mutual TLS: no certificate, no connection). A certificate names its device {type}/{id} in its CN or a URI SAN twin:{type}/{id}', default: 'off' as 'off' | 'optional' | 'required', parse: (raw: string): 'off' | 'optional' | 'required' => {
+    if (raw !== 'off' && raw !== 'optional' && raw !== 'required') throw invalid('expected off, optional or required')
+    return raw
+  } },
+  mqttCaFile: { env: 'MQTT_CA_FILE', flag: '--mqtt-ca-file <file>', doc: 'The engine\'s MQTT clients on mqtts://: CA certificates (PEM) to trust for the broker. Unset: the system\'s', default: undefined as string | undefined, parse: optional },
+  mqttCertFile: { env: 'MQTT_CERT_FILE', flag: '--mqtt-cert-file <file>', doc: 'The engine\'s MQTT clients on mqtts://: client certificate (PEM) for brokers that require one', default: undefined as string | undefined, parse: optional },
+  mqttKeyFile: { env: 'MQTT_KEY_FILE', flag: '--mqtt-key-file <file>', doc: 'Private key (PEM) of MQTT_CERT_FILE', default: undefined as string | undefined, parse: optional },
+  redisCaFile: { env: 'REDIS_CA_FILE', flag: '--redis-ca-file <file>', doc: 'rediss:// URLs: CA certificates (PEM) to trust for Redis. Unset: the system\'s', default: undefined as string | undefined, parse: optional },
+  redisCertFile: { env: 'REDIS_CERT_FILE', flag: '--redis-cert-file <file>', doc: 'rediss:// URLs: client certificate (PEM) for a Redis with tls-auth-clients', default: undefined as string | undefined, parse: optional },
+  redisKeyFile: { env: 'REDIS_KEY_FILE', flag: '--redis-key-file <file>', doc: 'Private key (PEM) of REDIS_CERT_FILE', default: undefined as string | undefined, parse: optional },
+  httpTlsCertFile: { env: 'HTTP_TLS_CERT_FILE', flag: '--http-tls-cert-file <file>', doc: 'Serve HTTPS and WSS with this certificate (PEM, chain included); needs HTTP_TLS_KEY_FILE. Unset: plain HTTP (TLS at an ingress)', default: undefined as string | undefined, parse: optional },
+  httpTlsKeyFile: { env: 'HTTP_TLS_KEY_FILE', flag: '--http-tls-key-file <file>', doc: 'Private key (PEM) of HTTP_TLS_CERT_FILE', default: undefined as string | undefined, parse: optional },
+  logFormat: { env: 'LOG_FORMAT', flag: '--log-format <format>', doc: 'json (one JSON object a line, for log collectors), pretty (readable lines) or auto (pretty when stdout is a terminal, else json)', default: 'auto' as 'auto' | 'json' | 'pretty', parse: (raw: string): 'auto' | 'json' | 'pretty' => {
+    if (raw !== 'auto' && raw !== 'json' && raw !== 'pretty') throw invalid('expected auto, json or pretty')
+    return raw
+  } },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', doc: 'fatal, error, warn, info, debug or trace', default: 'info', parse: str },
 } satisfies Record<string, Setting<unknown>>
 

@@ -36,6 +36,8 @@ export const ErrorCodes = {
   TWIN_ERR_RATE_LIMITED: 'too many HTTP requests from this token or address, or WebSocket messages from this socket',
   TWIN_ERR_NOT_READY: 'the process is not ready to serve (Redis, broker link or shards)',
   TWIN_ERR_DEVICE_FORBIDDEN: 'an MQTT device published or subscribed outside its own topics',
+  TWIN_ERR_REDIS_UNAVAILABLE: 'Redis does not answer, is loading its data, or refuses writes (out of memory, MISCONF); retry later',
+  TWIN_ERR_INBOX_FULL: 'the shard inbox holds more than INBOX_MAX_LENGTH entries (workers are behind); retry later',
   // Definitions and configuration.
   TWIN_ERR_DEFINITION: 'a twin definition is invalid',
   TWIN_ERR_CONFIG: 'a setting is invalid',
@@ -46,6 +48,7 @@ export const ErrorCodes = {
   TWIN_ERR_STALE_EPOCH: 'a commit was refused because another worker owns the shard now',
   TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',
   TWIN_ERR_REDIS_SERVER_FAILED: 'the managed redis-server did not start',
+  TWIN_ERR_MQTT_PROTOCOL: 'the MQTT broker does not speak the MQTT version asked for (MQTT_PROTOCOL)',
   // Side effects (src/effects).
   TWIN_ERR_WEBHOOK_DELIVERY: 'a webhook receiver did not accept a derived event (non-2xx answer, timeout or network error)',
 } as const

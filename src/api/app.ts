@@ -15,6 +15,7 @@ import { errorHandler } from './httpErrors.ts'
 import { inputRoutes } from './inputRoutes.ts'
 import { opsRoutes } from './opsRoutes.ts'
 import { sessionRoutes } from './sessionRoutes.ts'
+import { greetWithStatus, redisGate } from './redisGate.ts'
 import { twinRoutes } from './twinRoutes.ts'
 import { WsHub } from './ws/hub.ts'
 import { LIMITS } from './ws/schemas.ts'
@@ -41,6 +42,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** The HTTP + WebSocket API (docs/http.md, docs/protocol.md). Tests drive it with `app.inject` and real sockets. */
 export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(ctx.https ? { https: ctx.https } : {}),
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
     // One log line per request would dominate the log at fleet rates: see the onResponse hook.
     logController: new LogController({ disableRequestLogging: true }),
@@ -116,6 +118,7 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   app.decorate('ws', hub)
   ctx.metrics?.use({ ws: () => hub.stats })
   countRoutes(app, ctx)
+  if (ctx.redisHealth) redisGate(app, ctx.redisHealth, hub)
   twinRoutes(app, ctx)
   opsRoutes(app, { ...ctx, health: () => ({ ...ctx.health(), ws: hub.stats }) })
   effectsRoutes(app, ctx)
@@ -124,7 +127,8 @@ export async function buildApi(ctx: ApiContext, log: Logger): Promise<FastifyIns
   await consoleRoutes(app, log.child({ component: 'console' }))
   inputRoutes(app, ctx)
   app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'WebSocket: live twin state (docs/protocol.md)', querystring: { type: 'object', properties: { ticket: { type: 'string', description: 'single-use ticket from POST /ws-ticket (browsers: keeps the token out of the address)' }, token: { type: 'string', description: 'API token, for clients that cannot set headers (prefer ticket)' } } } } }, (socket) => {
-    hub.accept(socket)
+    const session = hub.accept(socket)
+    if (ctx.redisHealth) greetWithStatus(session, ctx.redisHealth)
   })
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger())
   return app

@@ -20,6 +20,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TWIN_ERR_FORBIDDEN: 403,
   TWIN_ERR_RATE_LIMITED: 429,
   TWIN_ERR_NOT_READY: 503,
+  TWIN_ERR_REDIS_UNAVAILABLE: 503,
+  TWIN_ERR_INBOX_FULL: 503,
 }
 
 /** HTTP status of an error code (500 for codes that are not the client's doing). */
@@ -32,7 +34,9 @@ export function errorHandler(err: FastifyError | TwinError, request: FastifyRequ
   if (err instanceof TwinError) {
     const status = statusOf(err.code)
     if (status === 401) reply.header('www-authenticate', 'Bearer')
-    if (status >= 500) request.log.error({ err }, 'request failed')
+    if (status === 503) reply.header('retry-after', '1')
+    // 503s (Redis away, inbox full) are logged once by the part that noticed, not per request.
+    if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed')
     reply.status(status).send({ error: err.toJSON() })
     return
   }

@@ -10,10 +10,19 @@ const PING_TIMEOUT_MS = 1000
 
 /** GET /health, GET /ready, GET /metrics, GET /cluster, GET /dead-letters. */
 export function opsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/live', {
+    config: { scope: 'public', rateLimit: false },
+    schema: { summary: 'Liveness: 200 while the process itself works; never depends on Redis or the broker', response: { 200: anyObject } },
+  }, async () => ({ status: 'alive' }))
+
   app.get('/health', {
     config: { scope: 'public', rateLimit: false },
-    schema: { summary: 'Liveness, with live figures', response: { 200: anyObject } },
-  }, async () => ({ status: 'ok', ...ctx.health() }))
+    schema: { summary: 'Health, with live figures: 200 "ok", or 503 "degraded" with the problems (Redis away, broker link down)', response: { 200: anyObject, 503: anyObject } },
+  }, async (_request, reply) => {
+    const problems = ctx.problems?.() ?? []
+    if (problems.length) reply.status(503)
+    return { status: problems.length ? 'degraded' : 'ok', ...(problems.length ? { problems } : {}), ...ctx.health() }
+  })
 
   app.get('/ready', {
     config: { scope: 'public', rateLimit: false },
@@ -63,6 +72,8 @@ export function opsRoutes(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 async function notReady(ctx: ApiContext): Promise<string[]> {
+  const c = ctx.redisHealth?.condition
+  if (c && c.status !== 'up') return [c.reason]
   let timer: NodeJS.Timeout | undefined
   const ping = await Promise.race([
     ctx.redis.ping().then(() => null, (err: Error) => `Redis does not answer: ${err.message}`),

@@ -42,7 +42,8 @@ export async function runLocalCluster(config: Config, workers: number, log: Logg
     await new Promise((r) => setTimeout(r, 100))
   }
   for (let i = 1; i <= workers; i++) {
-    run(`worker-${i}`, { TWIN_ROLES: 'worker', MQTT_URL: `mqtt://127.0.0.1:${config.mqttPort}`, MQTT_PROTOCOL: '4' })
+    // HTTP_PORT 0: each worker's ops endpoints (/health, /ready, /metrics) on a free port of its own.
+    run(`worker-${i}`, { TWIN_ROLES: 'worker', MQTT_URL: `mqtt://127.0.0.1:${config.mqttPort}`, MQTT_PROTOCOL: '4', HTTP_PORT: '0' })
   }
   log.info({ http: `http://${config.httpHost}:${config.httpPort}`, cluster: `http://${config.httpHost}:${config.httpPort}/cluster`, workers }, 'local cluster running; Ctrl-C stops it')
 

@@ -75,13 +75,16 @@ cluster.action(async (options: { workers: string }) => {
 
 addImportCommand(program)
 // Admin commands print their report on stdout: their log goes to stderr.
-addMigrateCommand(program, configFrom, (config) => createLogger(config.logLevel, 'twin', 2))
+addMigrateCommand(program, configFrom, (config) => createLogger(config.logLevel, 'twin', config.logFormat, 2))
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
-program.parseAsync().catch((err: unknown) => {
+// One-shot commands exit when done, whatever client library keeps a handle open; `start` runs until stopped.
+program.parseAsync().then(() => {
+  if (program.args[0] !== 'start') process.exit(process.exitCode ?? 0)
+}, (err: unknown) => {
   if (isTwinError(err)) {
     console.error(`twin: ${err.code}: ${err.message}`)
   } else {

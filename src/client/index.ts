@@ -20,7 +20,7 @@
  */
 import {
   PROTOCOL_VERSION,
-  type ChangeMessage, type ConflatedMessage, type ErrorMessage, type EventMessage, type Filter, type GapMessage,
+  type ChangeMessage, type ConflatedMessage, type ErrorMessage, type StatusMessage, type EventMessage, type Filter, type GapMessage,
   type ServerMessage, type SubscribeMessage, type SubscribedMessage, type Twin, type TwinEvent, type WelcomeMessage,
 } from './protocol.ts'
 import { TwinError } from '../errors.ts'
@@ -59,6 +59,8 @@ export interface ConnectOptions {
   onStatus?(status: 'connecting' | 'open' | 'closed', detail?: { code: number; reason: string }): void
   /** errors not tied to a subscription (rate limit, bad message) */
   onError?(error: ErrorMessage): void
+  /** the server's Redis went away or came back (`status` messages); live changes pause meanwhile */
+  onServerStatus?(status: StatusMessage): void
 }
 
 export interface SubscribeOptions extends Filter {
@@ -275,6 +277,7 @@ export function connect(options: ConnectOptions): TwinClient {
       return
     }
     if (m.op === 'heartbeat') return
+    if (m.op === 'status') return options.onServerStatus?.(m)
     if (m.op === 'error' && !m.sub) return options.onError?.(m)
     const subId = (m as { sub?: string }).sub
     const s = subId === undefined ? undefined : subs.get(subId)

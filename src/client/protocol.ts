@@ -89,10 +89,12 @@ export interface ConflatedMessage { op: 'conflated'; sub: string; twins: number;
 export interface UnsubscribedMessage { op: 'unsubscribed'; sub: string }
 export interface PongMessage { op: 'pong'; ref?: string }
 export interface HeartbeatMessage { op: 'heartbeat'; at: number }
+/** Redis went away (no changes meanwhile, state kept) or came back (docs/protocol.md). */
+export interface StatusMessage { op: 'status'; redis: 'up' | 'down' | 'refusing-writes'; code?: 'TWIN_ERR_REDIS_UNAVAILABLE'; message: string; at: number }
 export interface ErrorMessage { op: 'error'; code: string; message: string; sub?: string; ref?: string }
 export type ServerMessage =
   | WelcomeMessage | SnapshotMessage | SubscribedMessage | ChangeMessage | EventMessage | GapMessage
-  | ConflatedMessage | UnsubscribedMessage | PongMessage | HeartbeatMessage | ErrorMessage
+  | ConflatedMessage | UnsubscribedMessage | PongMessage | HeartbeatMessage | StatusMessage | ErrorMessage
 
 /** Application close codes (RFC 6455 leaves 4000–4999 to applications). */
 export const CloseCodes = {

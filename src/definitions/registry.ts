@@ -7,6 +7,7 @@ import type { TwinDefinition } from './defineTwin.ts'
 import { InputIndex } from './inputIndex.ts'
 import { TwinError } from '../errors.ts'
 import type { TopicMatch, TopicTemplate } from '../model/topics.ts'
+import { allowDefinitionsFrom } from './externalDefinitions.ts'
 
 /** A rule input, indexed by its source type: where a source twin's changes and events go. */
 export interface RuleRoute {
@@ -190,6 +191,7 @@ async function loadModules<T>(dir: string, setting: string, maker: string, isOne
     throw new TwinError('TWIN_ERR_CONFIG', `cannot read definitions from ${dir}: ${(err as Error).message} (set ${setting})`)
   }
   const out: T[] = []
+  if (files.length) allowDefinitionsFrom(dir)
   for (const file of files) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as { default?: T }
     if (!mod.default || !isOne(mod.default)) {

@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
-import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
 import { TwinError } from '../errors.ts'
+import { deviceOfCertificate } from './certIdentity.ts'
+import { deviceTopicPrefix, matchesSecret, ownsClientId, type BrokerCredentials, type DeviceCredential } from './deviceCredentials.ts'
 import { sha256 } from '../secrets.ts'
 
 /**
@@ -11,11 +13,14 @@ import { sha256 } from '../secrets.ts'
  * undefined to let the message through at once.
  */
 export interface PublishInterceptor {
-  (client: { id: string } | null, topic: string, payload: Buffer): Promise<void> | undefined
+  /** `gone` aborts when the client's connection closes (its PUBACK can no longer be sent) */
+  (client: { id: string } | null, topic: string, payload: Buffer, gone?: AbortSignal): Promise<void> | undefined
 }
 
 export interface EmbeddedBroker {
   readonly port: number
+  /** the TLS listener's port, when there is one */
+  readonly tlsPort?: number
   readonly aedes: Aedes
   close(): Promise<void>
 }
@@ -42,6 +47,13 @@ export interface EmbeddedBrokerOptions {
    * logged-in device publish on its type's template.
    */
   deviceOfTopic?: (topic: string) => { type?: string; id: string } | null
+  /**
+   * A second listener with TLS (MQTT_TLS_PORT). `clientCerts`: `required`
+   * refuses a connection without a certificate from `ca` at the handshake
+   * (mutual TLS); `optional` asks for one. A verified certificate logs its
+   * device in (certIdentity.ts) without a password.
+   */
+  tls?: { port: number; cert: Buffer; key: Buffer; ca?: Buffer; clientCerts: 'off' | 'optional' | 'required' }
   /** something was refused (reason: bad-login, foreign-client-id, foreign-publish, foreign-subscribe); already logged */
   onRefused?: (reason: RefusalReason) => void
 }
@@ -79,7 +91,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     return !!twin && twin.type === device.type && twin.id === device.id
   }
   let guard: PublishGuard | undefined
-  if (credentials) {
+  if (credentials || (options.tls && options.tls.clientCerts !== 'off')) {
     Object.assign(handlers, deviceAuthHandlers(credentials, identities, refuse))
     guard = (client, topic) => {
       const who = identities.get(client)
@@ -89,8 +101,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return new TwinError('TWIN_ERR_DEVICE_FORBIDDEN', message)
     }
   }
-  if (intercept || guard) handlers.authorizePublish = authorizeWith(intercept ?? (() => undefined), guard)
+  // One signal per connection, aborted when it closes (see PublishInterceptor).
+  const connections = new WeakMap<Client, AbortController>()
+  const goneOf = (client: Client) => {
+    let c = connections.get(client)
+    if (!c) connections.set(client, (c = new AbortController()))
+    return c.signal
+  }
+  if (intercept || guard) handlers.authorizePublish = authorizeWith(intercept ?? (() => undefined), guard, goneOf)
   const aedes = await Aedes.createBroker(handlers)
+  aedes.on('clientDisconnect', (client) => connections.get(client)?.abort())
 
   // aedes reports a refused publish or a broken socket as clientError and
   // closes the connection; without a log line a device retrying forever is a mystery.
@@ -112,16 +132,33 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   }
   const port = (server.address() as { port: number }).port
   logger?.info({ port, host: options.host ?? '0.0.0.0' }, 'embedded MQTT broker listening')
+  let tlsServer: Server | undefined
+  if (options.tls) {
+    const t = options.tls
+    tlsServer = createTlsServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.clientCerts !== 'off', rejectUnauthorized: t.clientCerts === 'required' }, aedes.handle)
+    // A refused handshake (no or an untrusted certificate) never reaches aedes: log it here.
+    tlsServer.on('tlsClientError', (err) => logger?.warn({ code: 'TWIN_ERR_DEVICE_FORBIDDEN', reason: 'tls', err: err.message }, 'MQTT TLS handshake refused'))
+    try {
+      await listen(tlsServer, t.port, options.host ?? '0.0.0.0')
+    } catch (err) {
+      await new Promise<void>((done) => aedes.close(() => done()))
+      await new Promise<void>((done) => server.close(() => done()))
+      throw err
+    }
+    logger?.info({ port: (tlsServer.address() as { port: number }).port, clientCerts: t.clientCerts }, 'embedded MQTT broker listening with TLS')
+  }
 
   let closing: Promise<void> | undefined
   return {
     port,
+    tlsPort: tlsServer ? (tlsServer.address() as { port: number }).port : undefined,
     aedes,
     close: () => (closing ??= (async () => {
       // aedes first: it destroys client sockets, which server.close() would
       // otherwise wait on forever.
       await new Promise<void>((done) => aedes.close(() => done()))
       await new Promise<void>((done) => server.close(() => done()))
+      if (tlsServer) await new Promise<void>((done) => tlsServer.close(() => done()))
     })()),
   }
 }
@@ -138,8 +175,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
  * and the engine relies on it, so callbacks are released in arrival order
  * through a per-client chain. `intercept` itself is still called at arrival,
  * in order, so the engine can pipeline its Redis writes.
+ *
+ * Flow control comes with it (issue 15): aedes reads a connection's next
+ * chunk only once every packet of the current one is handled
+ * (lib/client.js `nextBatch`), and a publish is handled when its callback
+ * runs. While PUBACKs are held (Redis away, inbox full) a connection is not
+ * read past one socket read's worth of packets; the device's TCP window
+ * fills and it waits, nothing refused, memory bounded per connection
+ * (test/embedded/brokerFlowControl.test.ts).
  */
-function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
+function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard, goneOf?: (client: Client) => AbortSignal) {
   const tails = new WeakMap<Client, Promise<boolean>>()
   return (client: Client | null, packet: PublishPacket, callback: Done): void => {
     // Replacing aedes' default authorizePublish drops its $SYS guard; keep it
@@ -154,7 +199,7 @@ function authorizeWith(intercept: PublishInterceptor, guard?: PublishGuard) {
     const refused = client && guard ? guard(client, packet.topic) : null
     try {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-      pending = refused ? Promise.reject(refused) : intercept(client ? { id: client.id } : null, packet.topic, payload)
+      pending = refused ? Promise.reject(refused) : intercept(client ? { id: client.id } : null, packet.topic, payload, client && goneOf ? goneOf(client) : undefined)
     } catch (err) {
       pending = Promise.reject(err)
     }
@@ -197,15 +242,42 @@ type PublishGuard = (client: Client, topic: string) => Error | null
  * outside the device's own prefix is refused in the SUBACK (128).
  */
 function deviceAuthHandlers(
-  credentials: BrokerCredentials,
+  credentials: BrokerCredentials | undefined,
   identities: WeakMap<Client, Identity>,
   refuse: (reason: RefusalReason, fields: object, message: string) => void,
 ): Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'> {
-  const internalName = sha256(credentials.internal.username)
-  const internalSecret = sha256(credentials.internal.password)
+  const internalName = credentials && sha256(credentials.internal.username)
+  const internalSecret = credentials && sha256(credentials.internal.password)
   const loginError = (returnCode: 2 | 4 | 5, message: string) => Object.assign(new Error(message), { returnCode })
+  const admit = (client: Client, device: DeviceCredential, done: (err: never, ok: boolean) => void): void => {
+    // Checked before aedes registers the client, which is when it would
+    // take over (close) a connected client with the same id.
+    if (!ownsClientId(device, client.id)) {
+      const own = `${device.type}/${device.id}`
+      refuse('foreign-client-id', { clientId: client.id.slice(0, 128), username: device.username },
+        `device ${device.username} must connect with client id "${own}" (or "${own}/<anything>"), not "${client.id.slice(0, 128)}"`)
+      done(loginError(2, 'identifier rejected') as never, false)
+      return
+    }
+    identities.set(client, { device, prefix: deviceTopicPrefix(device) })
+    done(null as never, true)
+  }
   return {
     authenticate: (client, username, password, done) => {
+      // A verified client certificate (TLS listener) is the device's login.
+      const byCert = deviceOfCertificate((client as unknown as { conn?: unknown }).conn)
+      if (byCert === null) {
+        refuse('bad-login', { clientId: client.id }, 'MQTT client certificate names no device: put {type}/{id} in its CN or a URI SAN twin:{type}/{id}')
+        done(loginError(5, 'certificate names no device') as never, false)
+        return
+      }
+      if (byCert) return admit(client, byCert, done)
+      // Without device logins, clients without a certificate connect as before: unrestricted.
+      if (!credentials) {
+        identities.set(client, { internal: true })
+        done(null, true)
+        return
+      }
       const secret = password === undefined ? undefined : Buffer.isBuffer(password) ? password.toString('utf8') : String(password)
       if (typeof username !== 'string' || secret === undefined) {
         refuse('bad-login', { clientId: client.id }, 'MQTT CONNECT without user name and password refused (DEVICE_CREDENTIALS_FILE is set)')
@@ -213,28 +285,15 @@ function deviceAuthHandlers(
         return
       }
       // Both compared, whatever the first says: the time does not tell which one failed.
-      const nameOk = matchesSecret(username, internalName)
-      const secretOk = matchesSecret(secret, internalSecret)
+      const nameOk = matchesSecret(username, internalName!)
+      const secretOk = matchesSecret(secret, internalSecret!)
       if (nameOk && secretOk) {
         identities.set(client, { internal: true })
         done(null, true)
         return
       }
       const device = credentials.devices.get(username)
-      if (device && matchesSecret(secret, device.sha256)) {
-        // Checked before aedes registers the client, which is when it would
-        // take over (close) a connected client with the same id.
-        if (!ownsClientId(device, client.id)) {
-          const own = `${device.type}/${device.id}`
-          refuse('foreign-client-id', { clientId: client.id.slice(0, 128), username },
-            `device ${username} must connect with client id "${own}" (or "${own}/<anything>"), not "${client.id.slice(0, 128)}"`)
-          done(loginError(2, 'identifier rejected') as never, false)
-          return
-        }
-        identities.set(client, { device, prefix: deviceTopicPrefix(device) })
-        done(null, true)
-        return
-      }
+      if (device && matchesSecret(secret, device.sha256)) return admit(client, device, done)
       refuse('bad-login', { clientId: client.id, username: username.slice(0, 128) }, `MQTT login refused for "${username.slice(0, 128)}": unknown user name or wrong password`)
       done(loginError(4, 'bad user name or password') as never, false)
     },
@@ -249,6 +308,16 @@ function deviceAuthHandlers(
       done(null, null as never)
     },
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((done, fail) => {
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      done()
+    })
+  })
 }
 
 function asError(err: unknown): Error {

@@ -10,7 +10,10 @@ import { TwinError } from '../errors.ts'
  */
 export interface ManagedRedis {
   readonly url: string
+  readonly port: number
   readonly adopted: boolean
+  /** resolves (saying how) when the server exits; polled for an adopted one */
+  readonly exited: Promise<string>
   stop(): Promise<void>
 }
 
@@ -96,10 +99,13 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
 function handle(port: number, adopted: boolean, pid: number, exited: Promise<string> | undefined, logger: ManagedRedisOptions['logger']): ManagedRedis {
   let stopping: Promise<void> | undefined
   // Everything the engine accepted is in this Redis: dying under it is loud.
-  void exited?.then((how) => { if (!stopping) logger?.warn({ pid, port, how }, 'managed redis-server exited unexpectedly') })
+  const gone = exited ?? pollExit(pid, Infinity).then(() => 'exited')
+  void gone.then((how) => { if (!stopping) logger?.warn({ pid, port, how }, 'managed redis-server exited unexpectedly') })
   return {
     url: `redis://${HOST}:${port}`,
+    port,
     adopted,
+    exited: gone,
     stop: () => (stopping ??= stopProcess(port, pid, exited)),
   }
 }
@@ -228,9 +234,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** An adopted server is not our child, so there is no exit event: poll. */
-async function pollExit(pid: number): Promise<boolean> {
-  const deadline = Date.now() + STOP_TIMEOUT_MS + 5000
-  while (isAlive(pid) && Date.now() < deadline) await sleep(50)
+async function pollExit(pid: number, withinMs = STOP_TIMEOUT_MS + 5000): Promise<boolean> {
+  const deadline = Date.now() + withinMs
+  while (isAlive(pid) && Date.now() < deadline) await sleep(withinMs === Infinity ? 250 : 50)
   return !isAlive(pid)
 }
 

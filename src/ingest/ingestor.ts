@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
+import { WriteCancelled, type IngestGate } from './backpressure.ts'
 import { InputIngest, type InputAccepted, type InputDeadLetter } from './inputIngest.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { parsePayload, truncate, validateEvent } from '../definitions/validate.ts'
@@ -7,6 +8,7 @@ import { TwinError } from '../errors.ts'
 import type { CommandRequestPayload } from '../model/commands.ts'
 import { COMMAND } from '../model/engineEvents.ts'
 import { EVENT_PATTERN, ID_PATTERN, shardOf, twinKey } from '../model/ids.ts'
+import type { RedisHealth } from '../store/redisHealth.ts'
 import { deadLetterFields, keptPayload } from '../store/deadLetters.ts'
 import { inboxFields } from '../store/inboxStream.ts'
 import type { Keys } from '../store/keys.ts'
@@ -20,6 +22,10 @@ export interface IngestOptions {
   maxPayloadBytes: number
   deadLetterMaxLen: number
   log: Logger
+  /** flow control: MQTT writes wait here, HTTP writes are refused at once (src/ingest/backpressure.ts) */
+  gate?: IngestGate
+  /** told of writes Redis refuses (OOM, MISCONF), which are then retried once it takes writes again */
+  health?: RedisHealth
 }
 
 export interface Accepted {
@@ -56,8 +62,13 @@ export class Ingestor {
     this.inputs = new InputIngest({ ...o, deadLetter: (d) => this.inputDeadLetter(d) })
   }
 
-  /** An MQTT publish. Resolves when the event (or its dead letter) is in Redis. */
-  async fromMqtt(topic: string, payload: Buffer): Promise<void> {
+  /**
+   * An MQTT publish. Resolves when the event (or its dead letter) is in Redis.
+   * `gone` aborts when the connection it came on closes: a write still
+   * waiting at the gate then rejects with WriteCancelled instead of landing
+   * beside the copy the device sends again.
+   */
+  async fromMqtt(topic: string, payload: Buffer, gone?: AbortSignal): Promise<void> {
     const targets = topic.length <= MAX_TOPIC_LENGTH ? this.o.registry.inputs.onTopic(topic) : []
     if (targets.length) {
       const written = await this.inputs.fromMqtt(topic, targets, payload)
@@ -65,7 +76,7 @@ export class Ingestor {
       return
     }
     try {
-      await this.accept(topic, payload)
+      await this.accept(topic, payload, undefined, true, gone)
     } catch (err) {
       if (!(err instanceof TwinError)) throw err
       await this.deadLetter(err, topic, payload, 'mqtt')
@@ -77,7 +88,7 @@ export class Ingestor {
    * gets it in the response, so it is not dead-lettered).
    */
   fromApi(type: string, id: string, event: string, payload: Buffer | string): Promise<Accepted> {
-    return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event })
+    return this.accept(`devices/${type}/${id}/${event}`, payload, { type, id, event }, false)
   }
 
   /**
@@ -108,11 +119,11 @@ export class Ingestor {
     const key = twinKey(definition.type, id)
     const shard = shardOf(key, this.o.shards)
     const fields = inboxFields({ type: definition.type, twinId: id, event: COMMAND, payload: JSON.stringify(body) })
-    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields])
+    const entryId = await this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields], undefined, false)
     return { shard, entryId, commandId }
   }
 
-  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }): Promise<Accepted> {
+  private async accept(topic: string, payload: Buffer | string, parts?: { type: string; id: string; event: string }, wait = true, gone?: AbortSignal): Promise<Accepted> {
     const match = parts ?? this.parseTopic(topic)
     const definition = this.o.registry.require(match.type)
     const body = parsePayload(payload, this.o.maxPayloadBytes)
@@ -121,7 +132,7 @@ export class Ingestor {
     const shard = shardOf(key, this.o.shards)
     const json = payload.length ? payload.toString() : '{}'
     const fields = inboxFields({ type: definition.type, twinId: match.id, event: match.event, payload: json })
-    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields]).then(
+    return this.enqueue(shard, this.o.keys.shard(shard).inbox, ['*', ...fields], undefined, wait, gone).then(
       (entryId) => {
         this.stats.accepted++
         return { shard, entryId }
@@ -168,14 +179,28 @@ export class Ingestor {
 
   /**
    * Appends one entry. Redis auto-pipelining sends every write made in the
-   * same tick in one round trip per node, in call order.
+   * same tick in one round trip per node, in call order. With `wait`, the
+   * write waits at the gate while Redis or the shard cannot take it, and a
+   * write Redis refused (never carried out) waits and is tried again;
+   * without, the caller gets the reason at once.
    */
-  private async enqueue(shard: number, key: string, fields: string[], reason?: string): Promise<string> {
+  private async enqueue(shard: number, key: string, fields: string[], reason?: string, wait = true, gone?: AbortSignal): Promise<string> {
     const xadd = this.o.redis.xadd as unknown as (key: string, ...args: string[]) => Promise<string>
-    const [id] = await Promise.all([
-      xadd.call(this.o.redis, key, ...fields),
-      reason ? this.o.redis.hincrby(this.o.keys.shard(shard).deadCounts, reason, 1) : undefined,
-    ])
-    return id
+    for (;;) {
+      if (!wait) this.o.gate?.check(shard)
+      const held = wait ? this.o.gate?.pass(shard) : undefined
+      if (held) await held
+      if (gone?.aborted) throw new WriteCancelled()
+      try {
+        const [id] = await Promise.all([
+          xadd.call(this.o.redis, key, ...fields),
+          reason ? this.o.redis.hincrby(this.o.keys.shard(shard).deadCounts, reason, 1) : undefined,
+        ])
+        return id
+      } catch (err) {
+        if (!this.o.health?.reportWriteError(err)) throw err
+        if (!wait) throw new TwinError('TWIN_ERR_REDIS_UNAVAILABLE', `Redis refused the write (${(err as Error).message.split('\n')[0]!.slice(0, 120)}); nothing was written: retry later`)
+      }
+    }
   }
 }

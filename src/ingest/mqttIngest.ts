@@ -1,5 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
+import type { TlsMaterial } from '../net/tlsFiles.ts'
+import { WriteCancelled } from './backpressure.ts'
 import type { Ingestor } from './ingestor.ts'
 
 export interface MqttIngestOptions {
@@ -13,6 +15,11 @@ export interface MqttIngestOptions {
   partition?: { index: number; count: number }
   /** subscribe as `$share/<group>/<filter>` (brokers with a sticky or hash strategy) */
   sharedGroup?: string
+  /** mqtts://: CA, client certificate and key (MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE) */
+  tls?: TlsMaterial
+  /** login on the broker */
+  username?: string
+  password?: string
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void
@@ -43,6 +50,8 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     clean: false,
     protocolVersion: o.protocolVersion,
     reconnectPeriod: 1000,
+    ...o.tls,
+    ...(o.username !== undefined ? { username: o.username, password: o.password } : {}),
     // MQTT 5: keep the session an hour across restarts, and let the broker send
     // up to 1000 unacknowledged messages so batches can fill.
     ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600, receiveMaximum: 1000 } } : {}),
@@ -61,9 +70,9 @@ export async function startMqttIngest(o: MqttIngestOptions): Promise<{ client: M
     }
     // Another ingest process owns this device: acknowledge and leave it to that one.
     if (partition.count > 1 && o.ingestor.partitionOf(packet.topic, partition.count) !== partition.index) return callback()
-    const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer)
+    const write = o.ingestor.fromMqtt(packet.topic, packet.payload as Buffer, gate.connectionGone)
     if (packet.qos > 0 && packet.messageId !== undefined) gate.hold(packet.messageId, write)
-    else write.catch((err: Error) => o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost'))
+    else write.catch((err: Error) => { if (!(err instanceof WriteCancelled)) o.log.error({ err }, 'ingest write of a QoS 0 message failed; it is lost') })
     callback()
   }
   client.on('error', (err) => o.log.warn({ err }, 'MQTT ingest client error'))
@@ -111,12 +120,18 @@ class PubackGate {
    * redelivers that message.
    */
   private connection = 0
+  /** aborted when the connection closes: writes still waiting at the ingest gate are dropped (the broker redelivers them) */
+  private gone = new AbortController()
 
   constructor(
     private readonly client: MqttClient,
     private readonly log: Logger,
   ) {
-    client.on('close', () => this.connection++)
+    client.on('close', () => {
+      this.connection++
+      this.gone.abort()
+      this.gone = new AbortController()
+    })
     const internal = client as unknown as { _sendPacket: SendPacket }
     const send = internal._sendPacket.bind(client)
     internal._sendPacket = (packet, cb, ...rest) => {
@@ -131,6 +146,11 @@ class PubackGate {
       cb?.()
       this.release(entry, () => new Promise<void>((resolve) => send(packet, () => resolve())))
     }
+  }
+
+  /** The signal of the current connection's end (ingestor.fromMqtt drops a write still held at its gate). */
+  get connectionGone(): AbortSignal {
+    return this.gone.signal
   }
 
   /** The PUBACK of this message waits for `write`. */
@@ -153,6 +173,8 @@ class PubackGate {
     const acked = entry.write.then(
       () => (entry.connection === this.connection ? puback() : undefined),
       (err: Error) => {
+        // Dropped at the gate because its connection is gone: the broker redelivers it.
+        if (err instanceof WriteCancelled) return
         // Redis refused or is down: no PUBACK. Drop the connection so the
         // broker redelivers everything unacknowledged after reconnecting.
         this.log.error({ err }, 'ingest write failed; reconnecting to the broker for redelivery')

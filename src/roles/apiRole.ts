@@ -9,11 +9,13 @@ import type { TwinRegistry } from '../definitions/registry.ts'
 import type { Webhook } from '../effects/webhookConfig.ts'
 import type { ChangeBus } from '../feed/changeBus.ts'
 import { subscribeChangeFeed } from '../feed/changeFeed.ts'
+import type { IngestGateStats } from '../ingest/backpressure.ts'
 import type { Ingestor } from '../ingest/ingestor.ts'
 import type { DefinitionCheck } from '../jobs/definitionCheck.ts'
 import { readClusterFigures } from '../observability/clusterFigures.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { notReadyReasons, type Link } from '../observability/readiness.ts'
+import type { RedisHealth } from '../store/redisHealth.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { TwinStore } from '../store/twinStore.ts'
@@ -43,6 +45,14 @@ export interface ApiRoleOptions {
   worker?: WorkerRole
   /** the definitions checked against the stored twins at startup (GET /health) */
   definitions?: DefinitionCheck
+  /** what does not work now (Redis, broker links): GET /health answers 503 "degraded" with them */
+  problems: () => string[]
+  /** Redis as this process sees it: 503 at once while it is away, WebSocket status messages */
+  redisHealth?: RedisHealth
+  /** the ingest gate's figures (held writes, full inboxes), for GET /health */
+  gateStats?: () => IngestGateStats
+  /** serve HTTPS with this certificate */
+  https?: { cert: Buffer; key: Buffer }
 }
 
 /** The api role of one process: HTTP and WebSocket, fed by the change feed. */
@@ -73,12 +83,11 @@ export async function startApiRole(o: ApiRoleOptions): Promise<ApiRole> {
         leaseTtlMs: settings.leaseTtlMs,
         auth: o.auth,
         rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
-        metrics: o.metrics.use({
-          ingest: () => o.ingestor.stats,
-          worker: worker && (() => ({ stats: worker.worker.stats, activeTwins: worker.worker.cache.size, ownedShards: worker.worker.ownedShards.length })),
-          cluster: () => readClusterFigures(redis, keys, shards, settings.leaseTtlMs),
-        }),
+        metrics: o.metrics.use({ cluster: () => readClusterFigures(redis, keys, shards, settings.leaseTtlMs) }),
         notReady: () => notReadyReasons({ links: o.links, worker: worker?.worker, redis, keys, shards, leaseTtlMs: settings.leaseTtlMs }),
+        problems: o.problems,
+        redisHealth: o.redisHealth,
+        https: o.https,
         ws: {
           highWaterBytes: settings.wsHighWaterBytes, maxBufferedBytes: settings.wsMaxBufferedBytes, slowCloseMs: settings.wsSlowCloseMs, maxHeld: settings.wsMaxHeld,
           heartbeatMs: settings.wsHeartbeatMs, rateLimit: settings.wsRateLimit, rateBurst: settings.wsRateBurst, floodCloseMs: settings.wsFloodCloseMs,
@@ -88,7 +97,8 @@ export async function startApiRole(o: ApiRoleOptions): Promise<ApiRole> {
           roles: [...o.roles],
           shards,
           types: o.registry.types,
-          ingest: o.ingestor.stats,
+          redis: o.redisHealth?.condition,
+          ingest: { ...o.ingestor.stats, ...o.gateStats?.() },
           worker: worker?.stats(),
           definitions: o.definitions && { versions: o.definitions.versions, stored: o.definitions.stored, problems: o.definitions.problems },
           eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
@@ -98,7 +108,7 @@ export async function startApiRole(o: ApiRoleOptions): Promise<ApiRole> {
     )
     await app.listen({ port: settings.httpPort, host: settings.httpHost })
     const address = app.server.address()
-    const url = `http://${settings.httpHost}:${typeof address === 'object' && address ? address.port : settings.httpPort}`
+    const url = `${o.https ? 'https' : 'http'}://${settings.httpHost}:${typeof address === 'object' && address ? address.port : settings.httpPort}`
     return {
       app,
       url,

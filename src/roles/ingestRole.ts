@@ -6,6 +6,7 @@ import type { BrokerCredentials } from '../embedded/deviceCredentials.ts'
 import type { Ingestor, IngestStats } from '../ingest/ingestor.ts'
 import { startMqttIngest } from '../ingest/mqttIngest.ts'
 import { isCommandTopic } from '../model/topics.ts'
+import type { TlsSettings } from '../net/tlsSettings.ts'
 import type { Link } from '../observability/readiness.ts'
 
 export type IngestSettings = Pick<Config, 'mqttUrl' | 'mqttPort' | 'mqttHost' | 'mqttProtocol' | 'mqttClientId' | 'ingestPartition' | 'mqttSharedGroup'>
@@ -18,6 +19,10 @@ export interface IngestRoleOptions {
   /** device logins on the embedded broker (DEVICE_CREDENTIALS_FILE), and the engine's own login */
   credentials?: BrokerCredentials
   onRefused?: (reason: RefusalReason) => void
+  /** the embedded broker's TLS listener; the external broker's TLS material, login and the MQTT version it speaks */
+  tls?: Pick<TlsSettings, 'broker' | 'mqtt'>
+  login?: { username: string; password: string }
+  protocolVersion?: 4 | 5
 }
 
 /** The ingest role of one process: device events from the broker into the shard inboxes. */
@@ -46,19 +51,23 @@ export async function startIngestRole(o: IngestRoleOptions): Promise<IngestRole>
       host: settings.mqttHost,
       // In-process ingest: the device's PUBACK waits for the Redis write. Device
       // topics (devices/…, any custom template, input topics) are ingested; others pass.
-      intercept: (_client, topic, payload) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload) : undefined),
+      // A write still held at the ingest gate when the device's connection closes is dropped: it resends.
+      intercept: (_client, topic, payload, gone) => (isDeviceTopic(registry, topic) ? ingestor.fromMqtt(topic, payload, gone) : undefined),
       logger: log,
       credentials: o.credentials,
       // A logged-in device may also publish on its type's own topic template.
       deviceOfTopic: (topic) => registry.matchTopic(topic.split('/')),
       onRefused: o.onRefused,
+      tls: o.tls?.broker,
     })
     return { broker, mqttUrl: `mqtt://127.0.0.1:${broker.port}`, links: [], stats: () => ingestor.stats, stop: () => broker.close() }
   }
   const subscriber = await startMqttIngest({
     url: settings.mqttUrl,
     clientId: settings.mqttClientId,
-    protocolVersion: settings.mqttProtocol,
+    protocolVersion: o.protocolVersion ?? settings.mqttProtocol,
+    tls: o.tls?.mqtt,
+    ...o.login,
     filters: registry.filters,
     ingestor,
     log,

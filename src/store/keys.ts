@@ -76,6 +76,11 @@ export class Keys {
     return `${this.prefix}tw:changes`
   }
 
+  /** string with a TTL: one process's write probe (src/store/redisHealth.ts) */
+  healthProbe(processId: string): string {
+    return `${this.prefix}tw:probe:${processId}`
+  }
+
   /** hash: cluster-wide settings fixed at creation (shard count) */
   get cluster(): string {
     return `${this.prefix}tw:cluster`

@@ -15,17 +15,37 @@ export type RedisClient = (Redis | Cluster) & ScriptCommands
  * unchanged on Redis Cluster (an explicit ioredis pipeline must stay on one
  * node). Blocking reads (XREAD BLOCK) need a connection of their own: `duplicateRedis`.
  */
-export function connectRedis(url: string, name: string, cluster = false, log?: Logger): RedisClient {
+export function connectRedis(url: string, name: string, cluster = false, log?: Logger, more: ConnectOptions = {}): RedisClient {
   // Fail a command after a few reconnect attempts instead of queueing forever:
-  // ingest must not PUBACK, and the shard loop must retry, not hang.
-  const options = { connectionName: name, maxRetriesPerRequest: 3 }
+  // the shard loop must retry, not hang. Ingest's own connection queues
+  // instead (maxRetriesPerRequest null): its writes wait out an outage, in
+  // order, with their PUBACKs (src/ingest/backpressure.ts).
+  // Reconnect attempts at most 500 ms apart, so the engine resumes soon after Redis returns.
+  const options = { connectionName: name, maxRetriesPerRequest: 3, retryStrategy: (times: number) => Math.min(times * 50, 500), ...more }
   const redis = cluster
     ? new Cluster(url.split(',').map((node) => node.trim()), { enableAutoPipelining: true, redisOptions: options })
     : new Redis(url, { ...options, enableAutoPipelining: true })
   defineScripts(redis)
-  // ioredis reconnects by itself; say so in the log instead of as an unhandled error event.
-  if (log) redis.on('error', (err: Error) => log.warn({ err, connection: name }, 'Redis connection error; reconnecting'))
+  // ioredis reconnects by itself; say so in the log instead of as an unhandled error event,
+  // once per 10 s: during an outage it retries every 500 ms on every connection.
+  if (log) redis.on('error', throttled((err: Error) => log.warn({ err, connection: name }, 'Redis connection error; reconnecting')))
   return redis as RedisClient
+}
+
+function throttled(fn: (err: Error) => void, ms = 10_000): (err: Error) => void {
+  let last = 0
+  return (err) => {
+    if (Date.now() - last < ms) return
+    last = Date.now()
+    fn(err)
+  }
+}
+
+export interface ConnectOptions {
+  /** null: a command waits for the connection however long it takes */
+  maxRetriesPerRequest?: number | null
+  /** rediss:// and Redis Cluster over TLS: CA, certificate and key (src/tls/files.ts) */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }
 }
 
 /** A second connection to the same server or cluster, scripts included. */

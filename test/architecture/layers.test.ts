@@ -15,6 +15,7 @@ export const LAYERS: ReadonlyArray<{ name: string; path: string }> = [
   { name: 'client', path: '^src/client/' },
   { name: 'model', path: '^src/model/' },
   { name: 'config', path: '^src/config\\.ts$' },
+  { name: 'net', path: '^src/net/' },
   { name: 'definitions', path: '^src/definitions/' },
   { name: 'iot-events', path: '^src/iot-events/' },
   { name: 'core', path: '^src/core/' },

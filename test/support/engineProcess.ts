@@ -11,6 +11,8 @@ export class EngineProcess {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'twin-e2e-'))
   httpPort = 0
   mqttPort = 0
+  /** how start() knows the engine is up; default: GET /health over plain HTTP answers 2xx */
+  healthCheck?: () => Promise<boolean>
 
   constructor(
     private readonly env: Record<string, string> = {},
@@ -51,6 +53,7 @@ export class EngineProcess {
     child.stderr!.on('data', (d) => (this.output += d))
     await waitFor(`engine health on ${this.httpUrl}`, async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`engine exited ${child.exitCode}: ${this.output.slice(-2000)}`)
+      if (this.healthCheck) return this.healthCheck()
       const res = await fetch(`${this.httpUrl}/health`).catch(() => null)
       return res?.ok
     }, 20_000)

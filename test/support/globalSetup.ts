@@ -8,7 +8,7 @@ import { startManagedRedis } from '../../src/embedded/redisServer.ts'
 import { startLocalRedisCluster } from './redisCluster.ts'
 
 /** The real servers the suite runs against, by the Debian package that provides them. */
-const NEEDED: Record<string, string> = { 'redis-server': 'redis-server', mosquitto: 'mosquitto', mosquitto_pub: 'mosquitto-clients' }
+const NEEDED: Record<string, string> = { 'redis-server': 'redis-server', mosquitto: 'mosquitto', mosquitto_pub: 'mosquitto-clients', 'nats-server': 'nats-server', openssl: 'openssl' }
 
 function missingPackages(): string[] {
   return Object.entries(NEEDED)

@@ -46,6 +46,7 @@ export class LocalCluster {
         MQTT_URL: this.front.mqttUrl,
         MQTT_PROTOCOL: '4',
         TWIN_ROLES: 'worker',
+        HTTP_PORT: '0',
         TWINS_DIR: FIXTURE_TWINS,
         RULES_DIR: FIXTURE_RULES,
         LOG_LEVEL: 'warn',

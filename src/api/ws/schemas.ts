@@ -146,6 +146,12 @@ export const serverSchemas: Record<string, Schema> = {
   unsubscribed: server('unsubscribed', 'Confirms unsubscribe.', ['sub'], { sub }),
   pong: server('pong', 'Answers ping.', [], { ref: { type: 'string' } }),
   heartbeat: server('heartbeat', 'Sent every heartbeatMs; a client that hears nothing for 3 intervals should reconnect.', ['at'], { at: { type: 'number' } }),
+  status: server('status', 'Redis went away (live changes stop, state is kept) or came back; sent on each change, and at connect while it is away.', ['redis', 'message', 'at'], {
+    redis: { enum: ['up', 'down', 'refusing-writes'] },
+    code: { const: 'TWIN_ERR_REDIS_UNAVAILABLE' },
+    message: { type: 'string' },
+    at: { type: 'number' },
+  }),
   error: server('error', 'A message was refused; the connection stays open.', ['code', 'message'], {
     code: { type: 'string', pattern: '^TWIN_ERR_[A-Z_]+$' },
     message: { type: 'string' },
