@@ -115,8 +115,10 @@ export class TwinDriver {
     const consumed: LiveTwin = { snapshot: twin.snapshot, record: { ...twin.record, t } }
     const result = this.step(consumed, { ...entry[1], at: due })
     if (result.accepted) return result
-    // Ignored or refused, the timer is spent; a refusal (the machine threw…) comes back as `error` to be dead-lettered.
-    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [], commands: [], error: result.error }
+    // Ignored or refused, the timer is spent. Only a failure (the machine threw…) comes back as `error` to be
+    // dead-lettered: a delayed event no transition takes is dropped, as XState drops it.
+    const error = result.error?.code === 'TWIN_ERR_EVENT_NOT_ACCEPTED' ? undefined : result.error
+    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [], commands: [], error }
   }
 
   /** The macrostep of `event`, then those of the events the machine sent itself without a delay, in order. */

@@ -137,6 +137,15 @@ describe('XState semantics', () => {
     expect(step(driver, reload(driver, done), 'ping').result.error?.code).toBe('TWIN_ERR_TWIN_DONE')
   })
 
+  it('a delayed event no transition takes when it falls due is dropped, as XState drops it: spent, not refused', () => {
+    const driver = new TwinDriver(pinger)
+    const twin = start(driver)
+    const pending: LiveTwin = { snapshot: twin.snapshot, record: { ...twin.record, t: { stray: [T0 + 5, { type: 'nobody' }, 1] } } }
+    const fired = driver.fire(pending, 'stray', T0 + 5)
+    expect(fired?.error).toBeUndefined()
+    expect(fired?.record.t).toEqual({})
+  })
+
   it('timers due at once keep their arming order', () => {
     const twice = defineTwin({
       type: 'twice',
