@@ -16,8 +16,12 @@
  * Observations read Redis: the stored record (TwinStore.getRecord, decoded
  * as the worker decodes it) for the faithful context, timers and history,
  * the app view (TwinStore.get) for the JSON context, the shard's timer set
- * for the durable timers, the dead-letter stream for refusals; tags and
- * derived events come from the worker's change notices (its live snapshot).
+ * for the durable timers, the outbox for derived events and device commands,
+ * the dead-letter stream for refusals; tags come from the worker's change
+ * notices (its live snapshot).
+ *
+ * Rule actors take their feeds as the relay writes them (no validation: a
+ * rule has no device events).
  */
 import { VirtualClock } from '../../src/clock.ts'
 import { Drivers } from '../../src/core/drivers.ts'
@@ -25,18 +29,20 @@ import type { TwinRegistry } from '../../src/definitions/registry.ts'
 import { validateEvent } from '../../src/definitions/validate.ts'
 import { ChangeBus } from '../../src/feed/changeBus.ts'
 import { shardOf, splitTimerMember, twinKey } from '../../src/model/ids.ts'
-import type { DerivedEvent, HistoryEntry, TwinRecord } from '../../src/model/record.ts'
+import { COMMAND } from '../../src/model/engineEvents.ts'
+import type { CommandRequestPayload } from '../../src/model/commands.ts'
+import type { HistoryEntry, TwinRecord } from '../../src/model/record.ts'
 import { startWorkerRole, type WorkerRole } from '../../src/roles/workerRole.ts'
 import { ensureShardCount } from '../../src/store/clusterMeta.ts'
 import { inboxFields } from '../../src/store/inboxStream.ts'
 import type { Keys } from '../../src/store/keys.ts'
-import { byName } from '../../src/store/outboxStream.ts'
+import { byName, decodeOutboxEntry } from '../../src/store/outboxStream.ts'
 import type { RedisClient } from '../../src/store/redis.ts'
 import { META } from '../../src/store/shardMeta.ts'
 import { TwinStore } from '../../src/store/twinStore.ts'
 import { toJsonValue } from '../../src/model/values.ts'
 import { dropPrefix, freshRedis, silentLog } from '../support/env.ts'
-import { historyCause, json, timerName, type Observation, type TimerView } from './observation.ts'
+import { historyCause, json, timerName, type CommandView, type Observation, type TimerView } from './observation.ts'
 
 /** What an engine observation adds: the stored record's own values. */
 export interface EngineObservation extends Observation {
@@ -70,10 +76,13 @@ export class EngineHarness {
   private readonly lastIds = new Map<number, string>()
   private lastMs = 0
   private seq = 0
-  private readonly derived = new Map<string, DerivedEvent[]>()
   private readonly tags = new Map<string, string[]>()
-  private readonly deadSeen = new Set<string>()
+  /** per shard, the last dead letter and outbox entry read */
+  private readonly deadRead = new Map<number, string>()
+  private readonly outboxRead = new Map<number, string>()
   private readonly refusedByTwin = new Map<string, Array<[string, string]>>()
+  private readonly emittedByTwin = new Map<string, Array<Record<string, unknown>>>()
+  private readonly commandsByTwin = new Map<string, CommandView[]>()
 
   private constructor(
     readonly redis: RedisClient,
@@ -85,10 +94,6 @@ export class EngineHarness {
     this.clock = new VirtualClock(o.start)
     this.drivers = new Drivers(o.registry)
     this.store = new TwinStore(redis, keys, shards)
-    this.bus.onDerived((d) => {
-      const key = twinKey(d.type, d.twinId)
-      this.derived.set(key, [...(this.derived.get(key) ?? []), d])
-    })
     this.bus.onChange((v) => this.tags.set(twinKey(v.type, v.id), [...(v.tags ?? [])].sort()))
   }
 
@@ -124,10 +129,12 @@ export class EngineHarness {
     await this.startWorker()
   }
 
-  /** A device event at the current virtual time, validated as ingest does; applied before it resolves when a worker runs. */
+  /**
+   * A device event at the current virtual time, validated as ingest does (a
+   * rule feed as the relay writes it); applied before it resolves when a worker runs.
+   */
   async send(type: string, id: string, event: string, payload: Record<string, unknown> = {}): Promise<void> {
-    const definition = this.o.registry.require(type)
-    validateEvent(definition, id, event, payload)
+    if (!this.o.registry.rule(type)) validateEvent(this.o.registry.require(type), id, event, payload)
     const now = this.clock.now()
     if (now !== this.lastMs) {
       this.lastMs = now
@@ -190,19 +197,19 @@ export class EngineHarness {
   /** What the engine shows of twin `type/id` now, and what it emitted and refused since the last observation. */
   async observe(type: string, id: string): Promise<EngineObservation> {
     const key = twinKey(type, id)
-    await this.readDeadLetters()
+    await Promise.all([this.readDeadLetters(), this.readOutbox()])
     const [record, view, timerSet] = await Promise.all([this.store.getRecord(type, id), this.store.get(type, id), this.timerSet(key)])
-    const emitted = (this.derived.get(key) ?? []).map((d) => ({ type: d.name, at: d.at, ...(json(d.data) as object) }))
-    this.derived.delete(key)
-    const refused = this.refusedByTwin.get(key) ?? []
-    this.refusedByTwin.delete(key)
-    if (!record || !view) return { value: '', context: undefined, tags: [], timers: [], emitted, refused, done: false, stored: undefined, history: undefined, timerSet, recordTimers: {} }
+    const emitted = take(this.emittedByTwin, key)
+    const commands = take(this.commandsByTwin, key)
+    const refused = take(this.refusedByTwin, key)
+    if (!record || !view) return { value: '', context: undefined, tags: [], timers: [], emitted, commands, refused, done: false, stored: undefined, history: undefined, timerSet, recordTimers: {} }
     const o: EngineObservation = {
       value: record.v,
       context: json(view.context),
       tags: this.tags.get(key) ?? [],
       timers: timersOf(record),
       emitted,
+      commands,
       refused,
       done: record.st === 'done',
       stored: record.c,
@@ -233,17 +240,44 @@ export class EngineHarness {
 
   private async readDeadLetters(): Promise<void> {
     for (let shard = 0; shard < this.shards; shard++) {
-      for (const [entryId, fields] of await this.redis.xrange(this.keys.shard(shard).dead, '-', '+')) {
-        if (this.deadSeen.has(`${shard}:${entryId}`)) continue
-        this.deadSeen.add(`${shard}:${entryId}`)
+      for (const [entryId, fields] of await this.redis.xrange(this.keys.shard(shard).dead, `(${this.deadRead.get(shard) ?? '0-0'}`, '+')) {
+        this.deadRead.set(shard, entryId)
         const f = byName(fields)
-        if (!f.twin) continue
-        const list = this.refusedByTwin.get(f.twin) ?? []
-        list.push([historyCause(f.event ?? ''), f.code ?? ''])
-        this.refusedByTwin.set(f.twin, list)
+        if (f.twin) push(this.refusedByTwin, f.twin, [historyCause(f.event ?? ''), f.code ?? ''] as [string, string])
       }
     }
   }
+
+  /** Derived events and device commands, as committed to the outbox (and relayed from there). */
+  private async readOutbox(): Promise<void> {
+    for (let shard = 0; shard < this.shards; shard++) {
+      for (const [entryId, fields] of await this.redis.xrange(this.keys.shard(shard).outbox, `(${this.outboxRead.get(shard) ?? '0-0'}`, '+')) {
+        this.outboxRead.set(shard, entryId)
+        const entry = decodeOutboxEntry(fields)
+        if (entry.kind === 'derived') {
+          const d = entry.event
+          push(this.emittedByTwin, twinKey(d.type, d.twinId), { type: d.name, at: d.at, ...(json(d.data) as object) })
+        } else if (entry.kind === 'routed' && entry.event === COMMAND) {
+          const request = JSON.parse(entry.payload) as CommandRequestPayload
+          const command: CommandView = { to: entry.to, name: request.name, payload: request.payload }
+          if (request.timeoutMs !== undefined) command.timeoutMs = request.timeoutMs
+          push(this.commandsByTwin, entry.from, command)
+        }
+      }
+    }
+  }
+}
+
+function push<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const list = map.get(key)
+  if (list) list.push(item)
+  else map.set(key, [item])
+}
+
+function take<T>(map: Map<string, T[]>, key: string): T[] {
+  const list = map.get(key) ?? []
+  map.delete(key)
+  return list
 }
 
 /** The record's pending timers in firing order (due time, then arming order), in the reference's terms. */

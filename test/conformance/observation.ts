@@ -14,6 +14,14 @@ export interface TimerView {
   event: string
 }
 
+/** A device command a step asked for: the target twin key, name, payload and timeout. */
+export interface CommandView {
+  to: string
+  name: string
+  payload: unknown
+  timeoutMs?: number
+}
+
 export interface Observation {
   value: StateValue
   /** the context as apps see it (JSON) */
@@ -23,6 +31,8 @@ export interface Observation {
   timers: TimerView[]
   /** events emitted since the last observation: `{ type, at, ...data }` as JSON */
   emitted: Array<Record<string, unknown>>
+  /** device commands asked for since the last observation (`sendCommand`) */
+  commands: CommandView[]
   /** events refused since the last observation: [event name, error code] */
   refused: Array<[string, string]>
   /** reached a top-level final state */

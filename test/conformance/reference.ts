@@ -21,7 +21,9 @@
  *   `snapshot.can` is narrower: it says false for a transition that is
  *   enabled but has neither target nor actions). A done actor takes no event.
  *   A delayed event nobody handles is ignored by XState: not a refusal;
- * - emitted events: `actor.on('*')`, stamped with the clock's time.
+ * - emitted events: `actor.on('*')`, stamped with the clock's time; those
+ *   `sendCommand` makes (`$command`) are device commands, and one with no
+ *   name asks for nothing (twin-engine/define `sendCommand`).
  *
  * Two adaptations to the engine's documented differences (docs/twins.md,
  * "Fidelity to XState"): every device event carries `at` (the engine stamps
@@ -30,8 +32,10 @@
  */
 import { createActor, SimulatedClock, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from 'xstate'
 import type { TwinDefinition } from '../../src/definitions/defineTwin.ts'
+import type { CommandEmit } from '../../src/model/commands.ts'
+import { COMMAND } from '../../src/model/engineEvents.ts'
 import { toJsonValue } from '../../src/model/values.ts'
-import { json, type HistoryStep, type Observation, type TimerView } from './observation.ts'
+import { json, type CommandView, type HistoryStep, type Observation, type TimerView } from './observation.ts'
 
 interface ArmedTimer {
   /** the scheduled event id as the machine gave it, or undefined (XState makes up a random one) */
@@ -50,6 +54,7 @@ export class ReferenceTwin {
   readonly steps: HistoryStep[] = []
   private readonly armed = new Map<string, ArmedTimer>()
   private emitted: Array<Record<string, unknown>> = []
+  private commands: CommandView[] = []
   private refused: Array<[string, string]> = []
   private armSeq = 0
   private autoIds = 0
@@ -87,7 +92,10 @@ export class ReferenceTwin {
       this.scheduling = { id: realId, timer }
       schedule(source, target, stamped, delay, realId)
     }
-    this.actor.on('*', (event: EventObject) => this.emitted.push({ ...(json(toJsonValue(event)) as Record<string, unknown>), at: clock.now() }))
+    this.actor.on('*', (event: EventObject) => {
+      if (event.type !== COMMAND) this.emitted.push({ ...(json(toJsonValue(event)) as Record<string, unknown>), at: clock.now() })
+      else if ((event as CommandEmit).name) this.commands.push(commandView(event as CommandEmit, `${definition.type}/${id}`))
+    })
     this.actor.start()
   }
 
@@ -133,11 +141,13 @@ export class ReferenceTwin {
       tags: [...s.tags].sort(),
       timers: this.timers(),
       emitted: this.emitted,
+      commands: this.commands,
       refused: this.refused,
       done: s.status === 'done',
     }
     if (s.status === 'done' && s.output !== undefined) o.output = json(toJsonValue(s.output))
     this.emitted = []
+    this.commands = []
     this.refused = []
     return o
   }
@@ -177,4 +187,10 @@ export class ReferenceTwin {
     const after = this.snapshot
     this.steps.push({ at: this.clock.now(), e: cause, f: before.value, t: after.value, x: this.emitted.slice(from).map((e) => e.type as string) })
   }
+}
+
+function commandView(c: CommandEmit, self: string): CommandView {
+  const view: CommandView = { to: c.to ? `${c.to.type}/${c.to.id}` : self, name: c.name, payload: json(c.payload ?? {}) }
+  if (c.timeoutMs !== undefined) view.timeoutMs = c.timeoutMs
+  return view
 }
