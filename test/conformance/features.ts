@@ -618,6 +618,56 @@ const transient = defineTwin({
   }),
 })
 
+const initialActions = defineTwin({
+  type: 'initial-actions',
+  version: 1,
+  events: plain('poke'),
+  machine: m.createMachine({
+    id: 'init',
+    context: ({ input: i }) => ({ id: i.id, log: [] }),
+    // What the initial state's entry does, the twin's creation does: emit, raise, sendTo itself, arm a timer.
+    entry: [
+      emit(({ context }) => ({ type: 'created', id: context.id })),
+      raise({ type: 'raised' }),
+      sendTo(({ self }) => self, { type: 'selfSent' }),
+      raise({ type: 'delayed' }, { delay: 500, id: 'startup' }),
+    ],
+    initial: 'starting',
+    states: {
+      starting: { on: { raised: { target: 'started', actions: log('raised') } } },
+      started: { on: { selfSent: { actions: log('selfSent') }, delayed: { actions: log('delayed') }, poke: { actions: log('poke') } } },
+    },
+  }),
+})
+
+const historyParallel = defineTwin({
+  type: 'history-parallel',
+  version: 1,
+  events: plain('a', 'b', 'away', 'back', 'backShallow'),
+  machine: m.createMachine({
+    id: 'hp',
+    initial: 'work',
+    states: {
+      work: {
+        initial: 'both',
+        states: {
+          both: {
+            type: 'parallel',
+            states: {
+              left: { initial: 'l1', states: { l1: { on: { a: 'l2' } }, l2: { on: { a: 'l1' } } } },
+              right: { initial: 'r1', states: { r1: { on: { b: 'r2' } }, r2: { on: { b: 'r3' } }, r3: {} } },
+            },
+          },
+          deep: { type: 'history', history: 'deep' },
+          shallow: { type: 'history' },
+        },
+        on: { away: 'away' },
+      },
+      away: { on: { back: 'work.deep', backShallow: 'work.shallow' } },
+    },
+  }),
+})
+
 export const FEATURES: FeatureCase[] = [
   { name: 'parallel states', twin: parallel, steps: [send('powerOn'), send('toggle'), send('powerOn'), send('powerOff'), send('ping'), send('toggle'), send('bogus'), send('powerOn'), send('ping')] },
   { name: 'history, shallow', twin: historyShallow, steps: [send('open'), send('alarm'), send('open'), send('reset'), send('close'), send('alarm'), send('reset')] },
@@ -640,5 +690,7 @@ export const FEATURES: FeatureCase[] = [
   { name: 'context values JSON cannot carry', twin: exotic, steps: [send('keep'), send('use'), send('remind'), advance(1000), send('use')] },
   { name: 'transitions enabled that change nothing', twin: noChange, steps: [send('stay'), send('noop'), send('same'), send('nothing'), send('move'), send('stay'), send('noop'), send('move')] },
   { name: 'a delayed event nobody takes when it falls due', twin: ignoredTimer, steps: [send('arm'), advance(500), send('arm'), send('away'), advance(500), send('back'), send('arm'), advance(500)] },
+  { name: 'actions of the initial state (the twin\'s creation)', twin: initialActions, steps: [send('poke'), advance(500), send('poke')] },
+  { name: 'history of a parallel state', twin: historyParallel, steps: [send('a'), send('b'), send('b'), send('away'), send('back'), send('a'), send('away'), send('backShallow')] },
   { name: 'transient states and delay functions', twin: transient, steps: [send('pass'), advance(200), send('hold'), advance(1000), send('release'), send('hold'), advance(1999), advance(1)] },
 ]
