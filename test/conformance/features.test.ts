@@ -8,12 +8,16 @@
  * After every step: state value, context (as apps see it, and as stored),
  * tags, pending timers (ids, due times, firing order, and the shard's timer
  * set), derived events, refusals and done; at the end, the kept history.
+ * Then random scripts over the same twins (fast-check), in a random mode.
+ * Set FC_SEED (and FC_PATH) to replay a failure fast-check reports.
  */
+import fc from 'fast-check'
 import { afterEach, beforeAll, describe, it } from 'vitest'
 import { TwinRegistry } from '../../src/definitions/registry.ts'
+import { advance, deviceEvent, script } from './arbitraries.ts'
 import { EngineHarness } from './engine.ts'
 import { FEATURES } from './features.ts'
-import { conformance, MODES } from './run.ts'
+import { conformance, MODES, referenceRun } from './run.ts'
 
 const START = Date.UTC(2026, 0, 1)
 let registry: TwinRegistry
@@ -33,4 +37,28 @@ describe.each(MODES)('%s', (mode) => {
     engine = await EngineHarness.start({ registry, start: START, cacheSize: mode === 'reload' ? 1 : 1000 })
     await conformance(feature.twin, feature.steps, mode, engine)
   })
+})
+
+/** Random scripts over the same twins: events they declare, in any order, and time passing around their delays. */
+describe('random scripts', () => {
+  const RUNS = 40
+  it('through a worker on Redis in a random mode', async () => {
+    const arbitrary = fc.constantFrom(...FEATURES).chain((f) =>
+      fc.tuple(fc.constant(f), script(f.steps[0]!, fc.oneof({ weight: 3, arbitrary: deviceEvent(f.twin) }, advance([100, 300, 500, 1000, 2000])), 12), fc.constantFrom(...MODES)),
+    )
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async ([feature, steps, mode]) => {
+        // Re-arming a pending timer under its id is where the engine differs on purpose.
+        fc.pre(!referenceRun(feature.twin, 'a', START, steps).rearmedPending)
+        engine = await EngineHarness.start({ registry, start: START, cacheSize: mode === 'reload' ? 1 : 1000 })
+        try {
+          await conformance(feature.twin, steps, mode, engine)
+        } finally {
+          await engine.close()
+          engine = undefined
+        }
+      }),
+      { numRuns: RUNS, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
+    )
+  }, 120_000)
 })

@@ -238,7 +238,7 @@ const reenter = defineTwin({
 const delayedRaise = defineTwin({
   type: 'delayed-raise',
   version: 1,
-  events: plain('arm', 'disarm', 'armAnon', 'armPair'),
+  events: plain('arm', 'disarm', 'armAnon', 'armPair', 'armZero'),
   machine: m.createMachine({
     id: 'dr',
     context: { rings: 0, chimes: 0 },
@@ -247,6 +247,8 @@ const delayedRaise = defineTwin({
       disarm: { actions: cancel('bell') },
       armAnon: { actions: raise({ type: 'chime' }, { delay: 500 }) },
       armPair: { actions: [raise({ type: 'chime' }, { delay: 300 }), raise({ type: 'ring' }, { delay: 300, id: 'bell' })] },
+      // Due at once: fired right after the step, before anything later.
+      armZero: { actions: raise({ type: 'chime' }, { delay: 0 }) },
       ring: { actions: [bump('rings'), emit(({ context }) => ({ type: 'rang', rings: context.rings }))] },
       chime: { actions: bump('chimes') },
     },
@@ -677,7 +679,7 @@ export const FEATURES: FeatureCase[] = [
   { name: 'after cancelled on exit', twin: afterCancelled, steps: [send('leave'), advance(2000), send('wait'), advance(500), send('leave'), send('wait'), advance(999), advance(1), send('wait'), advance(1000)] },
   { name: 'always', twin: always, steps: [send('add', { n: 3 }), send('add', { n: 2 }), send('add', { n: 6 }), send('reset'), send('add', { n: 1 }), send('add', { n: 9 })] },
   { name: 'entry and exit, reenter', twin: reenter, steps: [send('child'), advance(600), send('same'), advance(400), send('again'), advance(600), send('childAgain'), advance(400), send('child')] },
-  { name: 'delayed raise and cancel', twin: delayedRaise, steps: [send('arm'), advance(500), send('disarm'), advance(1000), send('arm'), advance(1000), send('armAnon'), send('armAnon'), advance(500), send('armPair'), advance(300)] },
+  { name: 'delayed raise and cancel', twin: delayedRaise, steps: [send('arm'), advance(500), send('disarm'), advance(1000), send('arm'), advance(1000), send('armAnon'), send('armAnon'), advance(500), send('armPair'), advance(300), send('armZero'), send('armZero')] },
   { name: 'guards', twin: guards, steps: [send('num', { n: 4 }), send('num', { n: 3 }), send('num', { n: 12 }), send('num', { n: 104 }), send('num', { n: 13 }), send('limit', { n: 5 }), send('num', { n: 7 }), send('num', { n: 12 }), send('num', { n: 2 })] },
   { name: 'tags', twin: tags, steps: [send('fault'), send('service'), send('next'), send('clear'), send('service'), send('fault')] },
   { name: 'final states and onDone', twin: finals, steps: [send('finishTask'), send('left'), send('left'), send('right'), advance(2000), send('poke'), send('shutdown'), send('poke'), advance(10_000)] },

@@ -52,6 +52,12 @@ export class ReferenceTwin {
   readonly actor: AnyActorRef
   /** every macrostep (device event, or a timer with what it caused), for the expected history */
   readonly steps: HistoryStep[] = []
+  /**
+   * A delayed event was armed under an id already pending: XState keeps both
+   * timeouts, the engine replaces the first (an intentional difference,
+   * docs/twins.md), so such scripts cannot be compared.
+   */
+  rearmedPending = false
   private readonly armed = new Map<string, ArmedTimer>()
   private emitted: Array<Record<string, unknown>> = []
   private commands: CommandView[] = []
@@ -84,6 +90,7 @@ export class ReferenceTwin {
     scheduler.schedule = (source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id?: string) => {
       const due = clock.now() + delay
       const named = id
+      if (id !== undefined && this.timers().some((t) => t.id === id)) this.rearmedPending = true
       const realId = id ?? `auto-${this.autoIds++}`
       // The engine stamps a timer's event with its due time when it fires.
       const stamped = { ...event, at: due }

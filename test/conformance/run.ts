@@ -27,6 +27,8 @@ export interface ReferenceRun {
   /** XState's own context after each step (faithful values) */
   contexts: unknown[]
   steps: HistoryStep[]
+  /** the script re-arms a pending delayed event under its id: an intentional difference (ReferenceTwin.rearmedPending) */
+  rearmedPending: boolean
 }
 
 /**
@@ -47,7 +49,7 @@ export function referenceRun(twin: TwinDefinition, id: string, start: number, st
     observations.push(o)
     contexts.push(ref.snapshot.context)
   }
-  return { observations, contexts, steps: ref.steps }
+  return { observations, contexts, steps: ref.steps, rearmedPending: ref.rearmedPending }
 }
 
 export function describeStep(step: ScriptStep): string {
