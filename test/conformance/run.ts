@@ -16,7 +16,7 @@
 import { expect } from 'vitest'
 import type { TwinDefinition } from '../../src/definitions/defineTwin.ts'
 import { EngineHarness, HISTORY_LENGTH, type EngineObservation } from './engine.ts'
-import { engineHistory, expectedHistory, type HistoryStep, type Observation, type ScriptStep } from './observation.ts'
+import { engineHistory, expectedHistory, json, type HistoryStep, type Observation, type ScriptStep } from './observation.ts'
 import { ReferenceTwin } from './reference.ts'
 
 export const MODES = ['live', 'reload', 'restart', 'backlog'] as const
@@ -42,7 +42,8 @@ export function referenceRun(twin: TwinDefinition, id: string, start: number, st
   const observations: Observation[] = []
   const contexts: unknown[] = []
   for (const step of steps) {
-    if ('send' in step) ref.send(step.send, step.payload)
+    // The engine gets the payload as JSON text (what a device publishes): XState gets the same values (-0 is 0 there).
+    if ('send' in step) ref.send(step.send, json(step.payload) as Record<string, unknown> | undefined)
     else ref.advance(step.advance)
     const o = ref.observe()
     if (rule) o.refused = []
