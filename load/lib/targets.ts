@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import * as hdr from 'hdr-histogram-js'
 import { Redis } from 'ioredis'
 import { EngineProcess } from '../../test/support/engineProcess.ts'
+import { ROOT } from '../../test/support/env.ts'
 import { LocalCluster } from '../../test/support/localCluster.ts'
 import { newHistogram } from './generatorPool.ts'
 
@@ -80,7 +81,8 @@ export async function engineTarget(env: Record<string, string>): Promise<Target>
 
 /** The engine as a front process and `workers` worker processes (for failover). */
 export async function clusterTarget(workers: number, env: Record<string, string>): Promise<Target> {
-  const cluster = new LocalCluster({ DEMO: '0', ...env })
+  // The shipped rules, as a single engine process runs them (LocalCluster defaults to the test fixtures').
+  const cluster = new LocalCluster({ DEMO: '0', RULES_DIR: join(ROOT, 'rules'), ...env })
   await cluster.start(workers)
   return {
     name: 'engine',

@@ -2,6 +2,7 @@ import { measure } from '../lib/measure.ts'
 import { LOAD_TWINS, report, simPlan, type ScenarioOptions } from '../lib/scenario.ts'
 import { clusterTarget } from '../lib/targets.ts'
 import type { LoadReport } from '../lib/types.ts'
+import type { LocalCluster } from '../../test/support/localCluster.ts'
 
 /**
  * `failover`: a front process and 2 worker processes under steady meter
@@ -16,23 +17,16 @@ export async function failover(o: ScenarioOptions): Promise<LoadReport> {
   const leaseTtlMs = Number(o.leaseTtl ?? 5000)
   const target = await clusterTarget(2, { TWINS_DIR: LOAD_TWINS, LEASE_TTL_MS: String(leaseTtlMs) })
   const cluster = target.cluster!
-  let killedAt = 0
   let recoveredMs = 0
+  let recovery: Promise<void> = Promise.resolve()
   const killAt = Math.max(3, Math.round(o.duration / 3))
   try {
-    const result = await measure(target, { ...simPlan(o, devices, rate, o.duration), types: ['meter'], devicesPerType: devices, mqttUrl: target.mqttUrl }, async (t) => {
+    const result = await measure(target, { ...simPlan(o, devices, rate, o.duration), types: ['meter'], devicesPerType: devices, mqttUrl: target.mqttUrl }, (t) => {
       if (t !== killAt) return
-      const victim = cluster.alive[0]!
-      const status = await cluster.front.get('/cluster')
-      const victimId = status.workers.find((w: { shards: number[] }) => w.shards.length > 0).id as string
-      killedAt = performance.now()
-      await cluster.kill(victim, 'SIGKILL')
-      while (!recoveredMs && performance.now() - killedAt < 60_000) {
-        const now = await cluster.front.get('/cluster')
-        if (now?.shards.every((s: { owner: string | null }) => s.owner && s.owner !== victimId)) recoveredMs = Math.round(performance.now() - killedAt)
-        else await new Promise((r) => setTimeout(r, 50))
-      }
+      // measure() does not wait for this: keep the promise, so the run waits for it before the cluster stops.
+      recovery = recover(cluster, cluster.alive[0]!).then((ms) => void (recoveredMs = ms))
     })
+    await recovery
     // Every twin's revision against what its device published.
     const revs = new Map<string, number>()
     let cursor: string | undefined
@@ -63,4 +57,23 @@ export async function failover(o: ScenarioOptions): Promise<LoadReport> {
   } finally {
     await target.stop()
   }
+}
+
+/**
+ * SIGKILLs worker process `victim` and measures until every shard is owned by
+ * a worker that heartbeated after the kill (the victim cannot): ms, or 0 if
+ * not within 60 s. The victim is known by its process, not by its worker id,
+ * which GET /cluster does not tie to a process.
+ */
+async function recover(cluster: LocalCluster, victim: number): Promise<number> {
+  const killedAt = performance.now()
+  await cluster.kill(victim, 'SIGKILL')
+  const dead = (await cluster.front.get('/cluster')) as { now: number }
+  while (performance.now() - killedAt < 60_000) {
+    const status = (await cluster.front.get('/cluster')) as { workers: Array<{ id: string; lastHeartbeatMs: number }>; shards: Array<{ owner: string | null }> } | null
+    const live = new Set(status?.workers.filter((w) => w.lastHeartbeatMs > dead.now).map((w) => w.id))
+    if (status?.shards.every((s) => s.owner !== null && live.has(s.owner))) return Math.round(performance.now() - killedAt)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return 0
 }

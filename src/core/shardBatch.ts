@@ -135,6 +135,8 @@ function applyEntry(batch: Batch, entry: InboxEntry, at: number): void {
     if (result.error && !(registry.rule(entry.type) && RULE_IGNORES.has(result.error.code))) {
       deadLetter(batch, result.error.code, result.error.message, key, entry.event, entry.payload)
     }
+    // Taken without a change (an enabled transition that changes nothing): a new twin exists from it, as XState's actor would.
+    if (!result.error && w.init) commitStep(batch, w, `${key}@${entry.id}`, { ...result, record: { ...result.record } }, entry.event)
     if (entry.source) keepMark(w, entry.source)
     return
   }

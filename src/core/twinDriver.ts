@@ -76,9 +76,16 @@ export class TwinDriver {
   create(id: string, at: number): StepResult {
     this.actions.length = 0
     const empty: TwinRecord = { v: '', c: undefined, r: 0, u: at, t: {}, d: this.definition.version }
-    const snapshot = this.definition.machine.getInitialSnapshot(this.scope as never, { type: this.definition.type, id }) as AnyMachineSnapshot
+    let snapshot = this.definition.machine.getInitialSnapshot(this.scope as never, { type: this.definition.type, id }) as AnyMachineSnapshot
     if (snapshot.status === 'error') {
       throw new TwinError('TWIN_ERR_DEFINITION', `twin type "${this.definition.type}" failed to create its initial state: ${errorText(snapshot.error)}`)
+    }
+    // What the initial state sent itself (entry `sendTo(self)`) is processed next, as XState's mailbox does when the actor starts.
+    const queued = this.takeSelfSend(0)
+    if (queued && snapshot.status === 'active') {
+      const next = this.run(snapshot, { ...queued, at } as MachineEvent)
+      if (next instanceof TwinError) throw next
+      snapshot = next
     }
     const result = this.finish({ snapshot: snapshot, record: empty }, snapshot, at, true)
     if (result.error) throw result.error
@@ -91,7 +98,7 @@ export class TwinDriver {
       return this.refuse(twin, 'TWIN_ERR_TWIN_DONE', `"${event.type}" arrived after the twin reached its final state ${JSON.stringify(twin.record.v)}; a done twin takes no more events (as a done XState actor)`)
     }
     this.actions.length = 0
-    const next = this.transition(twin, event)
+    const next = this.run(twin.snapshot, event)
     if (next instanceof TwinError) return this.refuse(twin, next.code, next.message)
     // XState returns the very same snapshot object when nothing changed: no
     // transition was enabled (not accepted), or one was that changes nothing.
@@ -115,13 +122,15 @@ export class TwinDriver {
     const consumed: LiveTwin = { snapshot: twin.snapshot, record: { ...twin.record, t } }
     const result = this.step(consumed, { ...entry[1], at: due })
     if (result.accepted) return result
-    // Ignored or refused, the timer is spent; a refusal (the machine threw…) comes back as `error` to be dead-lettered.
-    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [], commands: [], error: result.error }
+    // Ignored or refused, the timer is spent. Only a failure (the machine threw…) comes back as `error` to be
+    // dead-lettered: a delayed event no transition takes is dropped, as XState drops it.
+    const error = result.error?.code === 'TWIN_ERR_EVENT_NOT_ACCEPTED' ? undefined : result.error
+    return { accepted: true, snapshot: twin.snapshot, record: { ...consumed.record, r: twin.record.r + 1, u: due }, emitted: [], commands: [], error }
   }
 
   /** The macrostep of `event`, then those of the events the machine sent itself without a delay, in order. */
-  private transition(twin: LiveTwin, event: MachineEvent): AnyMachineSnapshot | TwinError {
-    let snapshot = twin.snapshot
+  private run(from: AnyMachineSnapshot, event: MachineEvent): AnyMachineSnapshot | TwinError {
+    let snapshot = from
     let next: EventObject = event
     for (let sent = 0; ; sent++) {
       const before = this.actions.length

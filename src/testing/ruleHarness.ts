@@ -103,11 +103,12 @@ export class RuleHarness {
     return this.actor.record.r
   }
 
-  /** Pending timers as `{ id, due }`, soonest first. */
+  /** Pending timers as `{ id, due }`, soonest first (timers due at once in the order they were armed, as the engine fires them). */
   get timers(): Array<{ id: string; due: number }> {
     return Object.entries(this.actor.record.t)
-      .map(([id, [due]]) => ({ id, due }))
-      .sort((a, b) => a.due - b.due)
+      .map(([id, [due, , seq]]) => ({ id, due, seq: seq ?? -1 }))
+      .sort((a, b) => a.due - b.due || a.seq - b.seq)
+      .map(({ id, due }) => ({ id, due }))
   }
 
   /** True when the state value matches, as XState's `snapshot.matches`. */

@@ -137,6 +137,29 @@ describe('XState semantics', () => {
     expect(step(driver, reload(driver, done), 'ping').result.error?.code).toBe('TWIN_ERR_TWIN_DONE')
   })
 
+  it('what the initial state sends itself is processed at creation, as XState does when the actor starts', () => {
+    const greeter = defineTwin({
+      type: 'greeter',
+      version: 1,
+      events: { go: {} },
+      machine: setup({ types: {} as { context: { hellos: number } } }).createMachine({
+        context: { hellos: 0 },
+        entry: sendTo(({ self }) => self, { type: 'hello' }),
+        on: { hello: { actions: assign({ hellos: ({ context }) => context.hellos + 1 }) } },
+      }),
+    })
+    expect(new TwinDriver(greeter).create('g1', T0).record.c).toEqual({ hellos: 1 })
+  })
+
+  it('a delayed event no transition takes when it falls due is dropped, as XState drops it: spent, not refused', () => {
+    const driver = new TwinDriver(pinger)
+    const twin = start(driver)
+    const pending: LiveTwin = { snapshot: twin.snapshot, record: { ...twin.record, t: { stray: [T0 + 5, { type: 'nobody' }, 1] } } }
+    const fired = driver.fire(pending, 'stray', T0 + 5)
+    expect(fired?.error).toBeUndefined()
+    expect(fired?.record.t).toEqual({})
+  })
+
   it('timers due at once keep their arming order', () => {
     const twice = defineTwin({
       type: 'twice',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { assign, emit, enqueueActions, setup } from 'xstate'
+import { assign, emit, enqueueActions, raise, setup } from 'xstate'
 import { VirtualClock } from '../../src/clock.ts'
 import { COMMAND_EVENT, sendCommand } from '../../src/definitions/commands.ts'
 import { defineRule, type RuleFeedEvent } from '../../src/definitions/defineRule.ts'
@@ -173,5 +173,29 @@ describe('RuleHarness', () => {
     expect(h.clock.now()).toBe(start + 20_000)
     l1.setAttributes({ room: 'r2' }) // leaves: one last feed
     expect(h.context.log.at(-1)).toBe('l1:on')
+  })
+
+  it('timers due at once fire in the order they were armed, also one re-armed under its id', () => {
+    const order = defineRule({
+      name: 'order',
+      version: 1,
+      inputs: [{ twin: 'lamp', changes: 'all', groupBy: 'room' }],
+      machine: setup({ types: {} as { context: { fired: string[] }; events: { type: string; name?: string } } }).createMachine({
+        context: { fired: [] },
+        on: {
+          first: { actions: [raise({ type: 'fired', name: 'x' }, { id: 'x', delay: 500 }), raise({ type: 'fired', name: 'y' }, { id: 'y', delay: 300 })] },
+          // Re-armed (replaced) to fall due with y, armed after it.
+          second: { actions: raise({ type: 'fired', name: 'x' }, { id: 'x', delay: 100 }) },
+          fired: { actions: assign(({ context, event }) => ({ fired: [...context.fired, event.name!] })) },
+        },
+      }),
+    })
+    const h = createRuleHarness(order, { group: 'r1' })
+    const feed = { twinId: 'l1', value: 'on', context: {}, attributes: { room: 'r1' } }
+    h.feed({ type: 'first', ...feed })
+    h.advance(200)
+    h.feed({ type: 'second', ...feed })
+    h.advance(100)
+    expect(h.context.fired).toEqual(['y', 'x'])
   })
 })
