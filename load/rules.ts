@@ -118,7 +118,11 @@ const reference = await run('no rule fed (reference)', false)
 console.log(JSON.stringify(reference))
 const rules = await run('site-charging-load fed by every charger change', true)
 console.log(JSON.stringify(rules))
+const nodeCpuRatio = Math.round((rules.nodeCpuMicrosPerEvent / reference.nodeCpuMicrosPerEvent) * 100) / 100
 console.log(JSON.stringify({
   throughputRatio: Math.round((rules.eventsPerSecond / reference.eventsPerSecond) * 100) / 100,
-  nodeCpuRatio: Math.round((rules.nodeCpuMicrosPerEvent / reference.nodeCpuMicrosPerEvent) * 100) / 100,
+  nodeCpuRatio,
 }))
+// Each source event of the rules run also feeds the rule once: what the feed adds, in device events' CPU.
+const feedCost = Math.round((nodeCpuRatio - 1) * 100) / 100
+console.log(`${feedCost <= 0.5 ? '✅' : '❌'} a rule feed's CPU vs a device event's: ${feedCost}× (goal ≤ 0.5×)`)
