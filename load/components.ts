@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       const t0 = performance.now()
       const role = await startWorkerRole({
         redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
-        settings: { batchSize: 1000, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
+        settings: { batchSize: 1000, batchLingerMs: 2, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
       })
       while (applied < EVENTS) await new Promise((r) => setTimeout(r, 5))
       const seconds = (performance.now() - t0) / 1000

@@ -89,7 +89,7 @@ async function run(name: string, withSites: boolean): Promise<Run> {
     const t0 = performance.now()
     const role = await startWorkerRole({
       redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
-      settings: { batchSize: 1000, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
+      settings: { batchSize: 1000, batchLingerMs: 2, cacheSize: CHARGERS * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
       mqtt: { url: `mqtt://127.0.0.1:${broker.port}` },
     })
     // Done when every source event is applied and (with sites) every rule feed too: one per charger change.

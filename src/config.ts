@@ -77,6 +77,7 @@ export const settings = {
   shards: { env: 'SHARDS', flag: '--shards <n>', doc: 'Virtual shards; fixed when the Redis data set is first created', default: 64, parse: int(1, 16384) },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', flag: '--max-payload-bytes <n>', doc: 'Largest accepted device payload; larger ones are dead-lettered', default: 65536, parse: int(1, 16 * 1024 * 1024) },
   batchSize: { env: 'BATCH_SIZE', flag: '--batch-size <n>', doc: 'Most inbox entries a worker reads per shard per step', default: 1000, parse: int(1, 100_000) },
+  batchLingerMs: { env: 'BATCH_LINGER_MS', flag: '--batch-linger-ms <ms>', doc: 'Group commit at low load: how long a worker step waits for more input when a read brought little (under 64 entries) before it commits; 0 never waits', default: 2, parse: int(0, 100) },
   cacheSize: { env: 'TWIN_CACHE_SIZE', flag: '--twin-cache-size <n>', doc: 'Twins kept in memory per worker before the least recently used are passivated', default: 100_000, parse: int(1, 100_000_000) },
   leaseTtlMs: { env: 'LEASE_TTL_MS', flag: '--lease-ttl-ms <ms>', doc: 'Shard lease time to live; a dead worker loses its shards after this', default: 10_000, parse: int(500, 600_000) },
   outboxMaxLen: { env: 'OUTBOX_MAXLEN', flag: '--outbox-maxlen <n>', doc: 'Relayed outbox entries kept per shard for other consumers (approximate); entries not yet relayed are never trimmed', default: 100_000, parse: int(100, 100_000_000) },

@@ -1,14 +1,14 @@
 import type { Drivers } from './drivers.ts'
 import { fireTimer, stepTwin, type EngineStepResult } from './engineSteps.ts'
 import { deliverOutputs } from './outputs.ts'
-import { addCountDeltas, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
+import { addCountDeltas, countedSame, countKeys, indicatorsHolding, stampCounted } from './stateCounts.ts'
 import { deadLetter, emitDerived, feedRules, historyEntry, keepHistory, routeCommand, type EffectSink } from './stepEffects.ts'
 import { TimerQueue, type QueuedTimer } from './timerQueue.ts'
 import { WorkingSet, type LoadedRecord, type TwinLookup, type Working } from './workingSet.ts'
 import type { TwinRegistry } from '../definitions/registry.ts'
 import { TwinError } from '../errors.ts'
 import { MIGRATE } from '../model/engineEvents.ts'
-import type { CountDelta, DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
+import type { CountDelta, CountKey, DueTimer, InboxEntry, ShardWrites } from '../model/entries.ts'
 import { eventTime, splitTimerMember, streamIdAfter, timerMember, twinKey } from '../model/ids.ts'
 import { toView, type DerivedEvent, type LiveTwin, type TwinRecord, type TwinView } from '../model/record.ts'
 
@@ -276,15 +276,19 @@ function collectWrites(batch: Batch, checkpoint: string): { writes: ShardWrites;
     writes.records.push([key, record])
     if (!w.before) writes.created.push(key)
     timerChanges(writes, key, w.before?.t ?? {}, record.t, w.migrated === true)
-    const type = w.driver.definition.type
-    // A record from before the counts kept what it was counted with was counted by the recount, from its restored state.
-    const before = w.before && (w.before.g ? countKeys(type, w.before) : countKeys(type, w.before, w.beforeTags, indicatorsHolding(w.driver.definition, w.before.v, w.before.c)))
-    stampCounted(w.driver.definition, record, w.twin.snapshot.tags)
-    addCountDeltas(counts, before, countKeys(type, record))
+    stampCounted(w.driver.definition, record, w.twin.snapshot.tags, w.before)
+    if (!w.before || !countedSame(w.before, record)) addCountDeltas(counts, countedBefore(w), countKeys(w.driver.definition.type, record))
     changed.push({ key, twin: w.twin })
   }
   writes.counts = [...counts.values()]
   return { writes, changed }
+}
+
+/** What a twin was counted with before this batch; a record from before the counts kept it was counted by the recount, from its restored state. */
+function countedBefore(w: Working): CountKey[] | null {
+  const { before, driver } = w
+  if (!before) return null
+  return before.g ? countKeys(driver.definition.type, before) : countKeys(driver.definition.type, before, w.beforeTags, indicatorsHolding(driver.definition, before.v, before.c))
 }
 
 /**

@@ -18,12 +18,35 @@ export function countKeys(type: string, record: TwinRecord, tags: Iterable<strin
   return keys
 }
 
-/** Sets on the record the tags of its state and the indicators of its definition that hold for it (what it is counted with). */
-export function stampCounted(definition: TwinDefinition, record: TwinRecord, tags: ReadonlySet<string>): void {
-  record.g = [...tags]
+/**
+ * Sets on the record the tags of its state and the indicators of its
+ * definition that hold for it (what it is counted with), reusing the
+ * previous record's lists when they are the same.
+ */
+export function stampCounted(definition: TwinDefinition, record: TwinRecord, tags: ReadonlySet<string>, prev: TwinRecord | null): void {
+  record.g = prev?.g && sameList(prev.g, tags) ? prev.g : [...tags]
   const held = indicatorsHolding(definition, record.v, record.c)
-  if (held.length) record.i = held
+  if (held.length) record.i = prev?.i && sameList(prev.i, held) ? prev.i : held
   else delete record.i
+}
+
+/** True when a committed record counts where the new one does: nothing to change in the counts (the usual step). */
+export function countedSame(before: TwinRecord, after: TwinRecord): boolean {
+  return before.d === after.d && before.g !== undefined && before.g === after.g && before.i === after.i && sameValue(before.v, after.v)
+}
+
+function sameList(list: readonly string[], other: Iterable<string>): boolean {
+  let n = 0
+  for (const item of other) if (list[n++] !== item) return false
+  return n === list.length
+}
+
+function sameValue(a: StateValue, b: StateValue): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object') return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  return keys.every((k) => b[k] !== undefined && sameValue(a[k] as StateValue, b[k] as StateValue))
 }
 
 /** The names of the definition's indicators that hold for a state value and context (one that throws does not). */

@@ -182,7 +182,7 @@ export class TwinDriver {
       d: this.definition.version,
     }
     keepMachineState(record, snapshot)
-    const stored = storable(record)
+    const stored = storable(record, prev)
     if (stored) return this.refuse(twin, 'TWIN_ERR_STEP_UNSTORABLE', stored)
     return { accepted: true, snapshot, record, emitted: effects.emitted, commands: effects.commands }
   }
@@ -263,21 +263,56 @@ function keepMachineState(record: TwinRecord, snapshot: AnyMachineSnapshot): voi
 /**
  * Why the record cannot be stored (a function, a class instance, a cycle in
  * its context, timer events or output), or undefined; marks a record that
- * needs the faithful encoding (`x`).
+ * needs the faithful encoding (`x`). Parts the step left as they were in a
+ * JSON-only previous record are not walked again: an `assign` that changed
+ * two fields costs two small walks, not one of the whole context.
  */
-function storable(record: TwinRecord): string | undefined {
+function storable(record: TwinRecord, prev: TwinRecord): string | undefined {
+  const known = prev.x === undefined && prev.r > 0
   let exotic = false
-  const parts: Array<[unknown, string]> = [[record.c, 'context']]
-  if (record.o !== undefined) parts.push([record.o, 'output'])
-  for (const id in record.t) parts.push([record.t[id]![1], `the event of timer "${id}"`])
-  for (const [value, path] of parts) {
+  const check = (value: unknown, path: string): string | undefined => {
     const kind = inspectValue(value, path)
     if (kind.kind === 'invalid') return `${kind.path} is ${kind.why}; a twin's context and timer events must be storable`
     if (kind.kind === 'exotic') exotic = true
+    return undefined
   }
+  const bad = (known ? changedParts(record.c, prev.c, check) : check(record.c, 'context')) ??
+    (record.o === undefined ? undefined : check(record.o, 'output')) ??
+    timerProblem(record, known ? prev : undefined, check)
+  if (bad) return bad
   if (exotic) record.x = 1
   else delete record.x
   return undefined
+}
+
+/** Checks what changed from a previous (all-JSON) context: only its changed top-level fields, when both are plain objects. */
+function changedParts(next: unknown, prev: unknown, check: (value: unknown, path: string) => string | undefined): string | undefined {
+  if (next === prev) return undefined
+  if (!isPlainObject(next) || !isPlainObject(prev)) return check(next, 'context')
+  for (const key in next) {
+    const value = next[key]
+    if (value !== prev[key] || !(key in prev)) {
+      const bad = check(value, `context.${key}`)
+      if (bad) return bad
+    }
+  }
+  return undefined
+}
+
+function timerProblem(record: TwinRecord, prev: TwinRecord | undefined, check: (value: unknown, path: string) => string | undefined): string | undefined {
+  for (const id in record.t) {
+    const event = record.t[id]![1]
+    if (prev && prev.t[id]?.[1] === event) continue
+    const bad = check(event, `the event of timer "${id}"`)
+    if (bad) return bad
+  }
+  return undefined
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
 }
 
 function errorText(err: unknown): string {

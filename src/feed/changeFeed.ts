@@ -38,7 +38,10 @@ export async function subscribeChangeFeed(options: {
   log: Logger
 }): Promise<() => Promise<void>> {
   const sub = duplicateRedis(options.redis, 'change-feed')
+  // The local worker's own notices came in memory: recognised by their first bytes, never parsed.
+  const own = options.localWorkerId === undefined ? undefined : `{"w":${JSON.stringify(options.localWorkerId)},`
   sub.on('message', (_channel: string, message: string) => {
+    if (own !== undefined && message.startsWith(own)) return
     let parsed: { w: string; v: TwinView[]; d: DerivedEvent[] }
     try {
       parsed = JSON.parse(message) as typeof parsed
@@ -46,7 +49,6 @@ export async function subscribeChangeFeed(options: {
       options.log.warn({ err }, 'unreadable change notice')
       return
     }
-    if (parsed.w === options.localWorkerId) return
     for (const view of parsed.v) options.bus.publishChange(view)
     for (const event of parsed.d) options.bus.publishDerived(event)
   })

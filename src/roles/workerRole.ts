@@ -15,7 +15,7 @@ import type { RedisClient } from '../store/redis.ts'
 import { OutboxRelay } from '../worker/outboxRelay.ts'
 import { Worker, type WorkerStats } from '../worker/worker.ts'
 
-export type WorkerSettings = Pick<Config, 'batchSize' | 'cacheSize' | 'leaseTtlMs' | 'historyLength' | 'deadLetterMaxLen' | 'outboxMaxLen' | 'webhookConcurrency'>
+export type WorkerSettings = Pick<Config, 'batchSize' | 'batchLingerMs' | 'cacheSize' | 'leaseTtlMs' | 'historyLength' | 'deadLetterMaxLen' | 'outboxMaxLen' | 'webhookConcurrency'>
 
 export interface WorkerRoleOptions {
   redis: RedisClient
@@ -66,6 +66,7 @@ export async function startWorkerRole(o: WorkerRoleOptions): Promise<WorkerRole>
     const worker = new Worker({
       redis: o.redis, keys: o.keys, drivers: o.drivers, bus: o.bus, clock: o.clock, log: o.log, shards: o.shards,
       batchSize: o.settings.batchSize,
+      lingerMs: o.settings.batchLingerMs,
       cacheSize: o.settings.cacheSize,
       leaseTtlMs: o.settings.leaseTtlMs,
       historyLength: o.settings.historyLength,

@@ -25,7 +25,7 @@ export interface DeadLetter {
 /**
  * A dead-letter stream entry's fields, encoded here and nowhere else:
  * code, reason, then topic / twin / event when known, payload and src.
- * The commit script counts the code (commitBatch-12.lua).
+ * The commit script counts the code (commitShards-n.lua).
  */
 export function deadLetterFields(d: DeadLetterWrite): string[] {
   const fields = ['code', d.code, 'reason', d.reason]

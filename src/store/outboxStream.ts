@@ -5,7 +5,7 @@ import type { DerivedEvent } from '../model/record.ts'
 
 /**
  * The shard outbox stream's entries, encoded and decoded here and nowhere
- * else. The commit script appends them as given (commitBatch-12.lua); the
+ * else. The commit script appends them as given (commitShards-n.lua); the
  * relay and derived-event consumers read them back.
  *
  * Fields:

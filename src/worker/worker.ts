@@ -13,7 +13,7 @@ import type { ChangeBus } from '../feed/changeBus.ts'
 import type { DueTimer, InboxEntry } from '../model/entries.ts'
 import { eventTime, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
-import { commitShardBatch, type CommitReply } from '../store/commitBatch.ts'
+import { commitShardBatches, type CommitReply } from '../store/commitBatch.ts'
 import { readHeldKeys, readHeldPage } from '../store/heldInput.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
@@ -31,6 +31,8 @@ export interface WorkerOptions {
   log: Logger
   shards: number
   batchSize: number
+  /** BATCH_LINGER_MS: how long a step waits for more input when a read brought little; 0: never */
+  lingerMs: number
   cacheSize: number
   leaseTtlMs: number
   /** transitions kept in each twin record */
@@ -62,6 +64,9 @@ interface OwnedShard {
   unholding: { keys: string[]; after: string } | null
 }
 
+/** A read that brought fewer entries than this lingers for more (group commit at low load). */
+const LINGER_BELOW = 64
+
 /** Longest a blocking inbox read waits, so due timers and new shards are picked up promptly. */
 const MAX_BLOCK_MS = 100
 
@@ -70,7 +75,10 @@ export interface WorkerStats {
   deadLetters: number
   /** routed entries (rule feeds, commands) delivered again and skipped: applied once already */
   duplicates: number
+  /** shard batches committed */
   batches: number
+  /** worker steps that committed something (each one round trip to commit every shard it touched) */
+  steps: number
   commitsRefused: number
 }
 
@@ -84,7 +92,7 @@ export interface WorkerStats {
 export class Worker {
   readonly id = `worker-${randomUUID().slice(0, 8)}`
   readonly cache: TwinCache
-  readonly stats: WorkerStats = { applied: 0, deadLetters: 0, duplicates: 0, batches: 0, commitsRefused: 0 }
+  readonly stats: WorkerStats = { applied: 0, deadLetters: 0, duplicates: 0, batches: 0, steps: 0, commitsRefused: 0 }
   private readonly owned = new Map<number, OwnedShard>()
   /**
    * The epoch each shard should run under, set before the (async) take-over
@@ -207,8 +215,9 @@ export class Worker {
     if (work.length === 0) return
     const batches = await this.apply(work)
     const started = performance.now()
-    const commits = await Promise.allSettled(batches.map((b, i) => commitShardBatch(this.o.redis, work[i]!.shard.keys, { ...b.writes, epoch: work[i]!.shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen })))
+    const commits = await commitShardBatches(this.o.redis, batches.map((b, i) => ({ keys: work[i]!.shard.keys, commit: { ...b.writes, epoch: work[i]!.shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen } })))
     this.o.onCommit?.((performance.now() - started) / 1000, work.length)
+    this.stats.steps++
     this.settle(work, batches, commits)
   }
 
@@ -223,7 +232,7 @@ export class Worker {
     if (unholding.length) return Promise.all(unholding.map((s) => this.readHeld(s)))
     const soonest = Math.min(...shards.map((s) => s.nextDue))
     const wait = Math.max(0, Math.min(MAX_BLOCK_MS, soonest - clock.now()))
-    const read = await this.reader.read(shards, batchSize, wait)
+    const read = await this.linger(shards, await this.reader.read(shards, batchSize, wait))
     const now = clock.now()
     const due = await Promise.all(shards.map((s) => (s.nextDue <= now ? readDueTimers(redis, s.keys, now, batchSize) : NO_TIMERS)))
     const work: ShardWork[] = []
@@ -236,6 +245,27 @@ export class Worker {
       if (entries.length || timers.length) work.push({ shard, entries, timers, horizon: horizonOf(entries, timers, batchSize, now) })
     })
     return work
+  }
+
+  /**
+   * Group commit at low load: a read that brought a little input waits
+   * BATCH_LINGER_MS for more and reads again without blocking, so one step
+   * (one commit round trip, one change-feed message) carries several events
+   * instead of one. A full read never waits (saturated: batches are full
+   * anyway), and nor does an empty one (idle: nothing to group).
+   */
+  private async linger(shards: OwnedShard[], first: Array<InboxEntry[] | undefined>): Promise<Array<InboxEntry[] | undefined>> {
+    const { lingerMs, batchSize } = this.o
+    const got = first.reduce((n, items) => n + (items?.length ?? 0), 0)
+    if (lingerMs <= 0 || got === 0 || got >= LINGER_BELOW) return first
+    await new Promise((r) => setTimeout(r, lingerMs))
+    const cursors = shards.map((s, i) => ({ keys: s.keys, lastId: first[i]?.at(-1)?.id ?? s.lastId }))
+    const more = await this.reader.read(cursors, batchSize, 0)
+    return first.map((items, i) => {
+      const extra = more[i]
+      if (!extra?.length) return items
+      return items ? [...items, ...extra].slice(0, batchSize) : extra
+    })
   }
 
   /** The next page of a shard's held input, for the held twins this worker takes back (the rest stays held). */

@@ -109,7 +109,7 @@ export class EngineHarness {
     this.role = await startWorkerRole({
       redis: this.redis, keys: this.keys, drivers: this.drivers, bus: this.bus, clock: this.clock, log: silentLog, shards: this.shards,
       settings: {
-        batchSize: this.o.batchSize ?? 500, cacheSize: this.o.cacheSize ?? 1000, leaseTtlMs: 5000,
+        batchSize: this.o.batchSize ?? 500, batchLingerMs: 0, cacheSize: this.o.cacheSize ?? 1000, leaseTtlMs: 5000,
         historyLength: this.o.historyLength ?? HISTORY_LENGTH, deadLetterMaxLen: 10_000, outboxMaxLen: 100_000, webhookConcurrency: 1,
       },
     })

@@ -53,7 +53,7 @@ export async function startPipeline(
     const role = await startWorkerRole({
       redis, keys, drivers, bus, clock: { now: () => Date.now() }, log: silentLog, shards,
       settings: {
-        batchSize: 500, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
+        batchSize: 500, batchLingerMs: 2, cacheSize: overrides.cacheSize ?? options.cacheSize ?? 1000, leaseTtlMs: overrides.leaseTtlMs ?? options.leaseTtlMs ?? 2000,
         historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 10_000, webhookConcurrency: 1,
       },
       mqtt: options.mqttUrl ? { url: options.mqttUrl, options: { reconnectPeriod: 100 } } : undefined,
