@@ -9,6 +9,8 @@ import type { DerivedEvent, TwinView } from '../model/record.ts'
  */
 export class ChangeBus {
   private readonly emitter = new EventEmitter()
+  /** change-feed subscriptions of this process (an api role): a worker here does not count them as listeners elsewhere */
+  feedSubscribers = 0
 
   constructor() {
     // One listener per WebSocket connection.

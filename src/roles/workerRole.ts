@@ -63,6 +63,8 @@ export async function startWorkerRole(o: WorkerRoleOptions): Promise<WorkerRole>
   }
   try {
     const relay = o.mqtt ? await startRelay(o, stops) : undefined
+    const feed = o.feed ? new ChangeFeedPublisher(o.redis, o.keys, o.bus) : undefined
+    if (feed) stops.push(async () => feed.stop())
     const worker = new Worker({
       redis: o.redis, keys: o.keys, drivers: o.drivers, bus: o.bus, clock: o.clock, log: o.log, shards: o.shards,
       batchSize: o.settings.batchSize,
@@ -75,7 +77,7 @@ export async function startWorkerRole(o: WorkerRoleOptions): Promise<WorkerRole>
       onAcquire: relay && ((shard) => relay.relay.resume(shard)),
       onRelease: relay && ((shard) => relay.relay.forget(shard)),
       onCommit: o.onCommit,
-      feed: o.feed ? new ChangeFeedPublisher(o.redis, o.keys) : undefined,
+      feed,
     })
     await worker.start()
     stops.push(() => worker.stop())
