@@ -33,22 +33,57 @@ export interface ShardCommitCall {
 export async function commitShardBatches(redis: RedisClient, calls: readonly ShardCommitCall[]): Promise<Array<PromiseSettledResult<CommitReply>>> {
   if (calls.length === 0) return []
   if (isCluster(redis)) return Promise.allSettled(calls.map((c) => commitScript(redis, [c]).then((r) => r[0]!)))
-  try {
-    return (await commitScript(redis, calls)).map((value) => ({ status: 'fulfilled', value }))
-  } catch (reason) {
-    return calls.map(() => ({ status: 'rejected', reason }))
+  const replies: Array<PromiseSettledResult<CommitReply>> = []
+  for (const group of bounded(calls)) {
+    try {
+      for (const value of await commitScript(redis, group)) replies.push({ status: 'fulfilled', value })
+    } catch (reason) {
+      for (const _ of group) replies.push({ status: 'rejected', reason })
+    }
   }
+  return replies
+}
+
+/**
+ * Arguments of one script call at most: a step of big batches on many shards
+ * is committed in a few calls rather than one that would hold Redis for long.
+ */
+const MAX_ARGS_PER_CALL = 100_000
+
+function* bounded(calls: readonly ShardCommitCall[]): Iterable<ShardCommitCall[]> {
+  let group: ShardCommitCall[] = []
+  let size = 0
+  for (const call of calls) {
+    const estimate = estimateArgs(call.commit)
+    if (group.length && size + estimate > MAX_ARGS_PER_CALL) {
+      yield group
+      group = []
+      size = 0
+    }
+    group.push(call)
+    size += estimate
+  }
+  if (group.length) yield group
+}
+
+function estimateArgs(c: ShardCommit): number {
+  return 20 + 2 * c.records.length + c.created.length + c.timersRemoved.length + 2 * c.timersAdded.length + 12 * (c.outbox.length + c.deadLetters.length + c.held.length) + 2 * c.counts.length
 }
 
 async function commitScript(redis: RedisClient, calls: readonly ShardCommitCall[]): Promise<CommitReply[]> {
+  // One flat list (never spread into a call: a big step has more arguments than a call stack takes).
   const keys: string[] = []
   const args: Array<string | number> = [calls.length]
   for (const { keys: k, commit } of calls) {
     keys.push(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, k.counts, k.held, k.heldKeys)
     const block = commitArgs(commit)
-    args.push(block.length, ...block)
+    args.push(block.length)
+    for (const a of block) args.push(a)
   }
-  const reply = await redis.commitShards(keys.length, ...keys, ...args)
+  const all: Array<string | number> = [keys.length]
+  for (const k of keys) all.push(k)
+  for (const a of args) all.push(a)
+  const reply = await redis.commitShards(all)
   return calls.map((_, s) => {
     const ok = reply[2 * s]
     const value = reply[2 * s + 1]
@@ -61,8 +96,8 @@ function commitArgs(c: ShardCommit): Array<string | number> {
   const args: Array<string | number> = [c.epoch, c.checkpoint, c.deadLetterMaxLen]
   args.push(c.records.length)
   for (const [key, record] of c.records) args.push(key, encodeRecord(record))
-  args.push(c.created.length, ...c.created)
-  args.push(c.timersRemoved.length, ...c.timersRemoved)
+  pushAll(args, c.created)
+  pushAll(args, c.timersRemoved)
   args.push(c.timersAdded.length)
   for (const t of c.timersAdded) args.push(t.due, t.member)
   args.push(c.outbox.length)
@@ -78,9 +113,15 @@ function commitArgs(c: ShardCommit): Array<string | number> {
   for (const entry of c.held) pushFields(args, heldFields(entry))
   args.push(c.heldKeys.length)
   for (const h of c.heldKeys) args.push(h.key, h.version)
-  args.push(c.unheld.length, ...c.unheld)
-  args.push(c.heldApplied.length, ...c.heldApplied)
+  pushAll(args, c.unheld)
+  pushAll(args, c.heldApplied)
   return args
+}
+
+/** A counted section of single items: the count, then the items. */
+function pushAll(args: Array<string | number>, items: readonly string[]): void {
+  args.push(items.length)
+  for (const item of items) args.push(item)
 }
 
 /** A stream entry's fields as the script takes them: the number of pairs, then the pairs. */

@@ -22,7 +22,7 @@ export function defineScripts(redis: Redis | Cluster): void {
 /** The scripted commands, typed. */
 export interface ScriptCommands {
   /** numKeys (12 per shard), the keys, then the shard count and each shard's block (store/commitBatch.ts) */
-  commitShards(...numKeysKeysAndArgs: Array<string | number>): Promise<Array<number | string>>
+  commitShards(numKeysKeysAndArgs: Array<string | number>): Promise<Array<number | string>>
   acquireLease(lease: string, epoch: string, workerId: string, ttlMs: number): Promise<number>
   releaseLease(lease: string, workerId: string): Promise<number>
   heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
