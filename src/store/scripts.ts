@@ -28,6 +28,10 @@ export interface ScriptCommands {
   leaveCluster(workers: string, workerId: string): Promise<number>
   markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
   replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
+  moveApplied(inbox: string, retained: string, meta: string, limit: number, now: number): Promise<[number, string]>
+  snapshotTwins(twins: string, meta: string, snapshots: string, snapshot: string, at: number): Promise<[number, string]>
+  /** numKeys, retained, snapshots, the snapshot hashes, then the first id kept and the snapshots' members */
+  trimRetained(...numKeysKeysAndArgs: Array<string | number>): Promise<number>
   /** numKeys, the inbox keys, then the groups of store/inboxStream.ts addInboxEntriesArgs */
   addInboxEntries(...numKeysKeysAndArgs: Array<string | number>): Promise<string[]>
 }

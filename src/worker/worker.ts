@@ -15,6 +15,7 @@ import { eventTime, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
 import { commitShardBatch, type CommitReply } from '../store/commitBatch.ts'
 import { readHeldKeys, readHeldPage } from '../store/heldInput.ts'
+import { moveApplied, setInputRetention } from '../store/retention.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { META } from '../store/shardMeta.ts'
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   /** transitions kept in each twin record */
   historyLength: number
   deadLetterMaxLen: number
+  /** keep the input each shard applied for what-if replay (RETAIN_INPUT_MS > 0, ADR 0012) */
+  retainInput?: boolean
   /** called after a commit that wrote to a shard's outbox (derived events, rule feeds, commands) */
   onOutbox?: (shard: number) => void
   /** called when this worker takes over a shard (before it is processed) */
@@ -136,6 +139,8 @@ export class Worker {
       firstDue(this.o.redis, keys),
       ensureCounts(this.o.redis, keys, epoch, this.o.drivers),
       readHeldKeys(this.o.redis, keys),
+      // Before this owner's first commit, which trims the inbox or leaves applied input to retain.
+      setInputRetention(this.o.redis, keys, this.o.retainInput === true, this.o.clock.now()),
     ])
     if (this.wanted.get(shard) !== epoch || !counted) return
     this.cache.dropShard(shard)
@@ -207,9 +212,23 @@ export class Worker {
     if (work.length === 0) return
     const batches = await this.apply(work)
     const started = performance.now()
-    const commits = await Promise.allSettled(batches.map((b, i) => commitShardBatch(this.o.redis, work[i]!.shard.keys, { ...b.writes, epoch: work[i]!.shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen })))
+    const commits = await Promise.allSettled(batches.map((b, i) => this.commit(work[i]!.shard, b)))
     this.o.onCommit?.((performance.now() - started) / 1000, work.length)
     this.settle(work, batches, commits)
+  }
+
+  /**
+   * One shard batch's commit. With input retention on, the input it applied
+   * then moves to the retained stream (ADR 0012): issued in the same tick, so
+   * in the same pipeline, right after the commit; a move that fails leaves
+   * the entries in the inbox for the next one.
+   */
+  private commit(shard: OwnedShard, b: ShardBatchResult): Promise<CommitReply> {
+    const reply = commitShardBatch(this.o.redis, shard.keys, { ...b.writes, epoch: shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen })
+    if (this.o.retainInput && b.writes.checkpoint) {
+      moveApplied(this.o.redis, shard.keys, this.o.clock.now()).catch((err: unknown) => this.o.log.warn({ err, shard: shard.shard }, 'moving applied input to the retained stream failed; the next commit moves it'))
+    }
+    return reply
   }
 
   /**

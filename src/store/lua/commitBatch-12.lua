@@ -9,8 +9,8 @@
     KEYS[5] outbox      stream: derived events, rule feeds, commands
     KEYS[6] dead        stream: dead letters
     KEYS[7] deadCounts  hash:   reason code -> count
-    KEYS[8] meta        hash:   cp (checkpoint; store/shardMeta.ts)
-    KEYS[9] inbox       stream: the shard inbox (trimmed up to the checkpoint)
+    KEYS[8] meta        hash:   cp (checkpoint; store/shardMeta.ts); rt (input retention on)
+    KEYS[9] inbox       stream: the shard inbox (trimmed up to the checkpoint, unless rt is set)
     KEYS[10] counts     hash:   live count per type, state, tag and indicator (store/stateCounts.ts)
     KEYS[11] held       stream: input held for twins stored by a newer definition version
     KEYS[12] heldKeys   hash:   twin key -> version, of the twins whose input is held
@@ -127,7 +127,10 @@ end
 
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[8], 'cp', ARGV[2])
-  redis.call('XTRIM', KEYS[9], 'MINID', ARGV[2])
+  -- Input retention on (meta rt, ADR 0012): applied entries stay for moveApplied-3.lua, which moves and trims them.
+  if redis.call('HEXISTS', KEYS[8], 'rt') == 0 then
+    redis.call('XTRIM', KEYS[9], 'MINID', ARGV[2])
+  end
 end
 
 local nextTimer = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
