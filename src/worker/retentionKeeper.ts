@@ -45,11 +45,13 @@ export class RetentionKeeper {
     private readonly o: { redis: RedisClient; keys: Keys; clock: Clock; log: Logger; bounds: RetentionBounds; owned: () => readonly number[] },
   ) {}
 
+  /** Passes now (a first snapshot of the shards owned so far) and then every min(snapshotMs, 60 s). */
   start(): void {
-    const every = Math.min(MAX_PASS_MS, this.o.bounds.snapshotMs)
-    this.timer = setInterval(() => {
+    const run = () => {
       this.passing = this.pass().catch((err: unknown) => this.o.log.warn({ err }, 'input retention pass failed; the next one retries'))
-    }, every)
+    }
+    run()
+    this.timer = setInterval(run, Math.min(MAX_PASS_MS, this.o.bounds.snapshotMs))
     this.timer.unref()
   }
 
