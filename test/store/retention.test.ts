@@ -22,6 +22,7 @@ afterEach(async () => {
 })
 
 const HOUR = 3_600_000
+const count = (t: { context: unknown } | null) => (t?.context as { count?: number } | undefined)?.count
 const total = async (pl: Pipeline, key: (k: ShardKeys) => string) => (await Promise.all(shardRange(pl.shards).map((s) => pl.redis.xlen(key(pl.keys.shard(s)))))).reduce((a, b) => a + b, 0)
 
 describe('input retention (real Redis, a real worker)', () => {
@@ -30,8 +31,8 @@ describe('input retention (real Redis, a real worker)', () => {
     // Input before a shard's first snapshot cannot be replayed, and is not kept: wait for them (taken as the worker starts).
     await waitFor('first snapshots', async () => (await Promise.all(shardRange(p!.shards).map((s) => readSnapshots(p!.redis, p!.keys.shard(s))))).every((r) => r.snapshots.length === 1))
     const ids: string[] = []
-    for (let seq = 1; seq <= 50; seq++) for (const c of ['a', 'b', 'c']) ids.push((await p.inc(c)).entryId)
-    await waitFor('150 applied', async () => (await p!.store.get('counter', 'c'))?.context.count === 50)
+    for (let seq = 1; seq <= 50; seq++) for (const c of ['a', 'b', 'c']) ids.push(((await p.inc(c)) as { entryId: string }).entryId)
+    await waitFor('150 applied', async () => count(await p!.store.get('counter', 'c')) === 50)
     await waitFor('all retained', async () => (await total(p!, (k) => k.retained)) === 150)
     const retained: string[] = []
     for (const s of shardRange(p.shards)) await readRetainedInput(p.redis, p.keys.shard(s), '0-0', (page) => retained.push(...page.map((e) => e.id)))
@@ -46,7 +47,7 @@ describe('input retention (real Redis, a real worker)', () => {
   it('off: the commit trims the inbox and nothing is retained; turning it off drops what was retained', async () => {
     p = await startPipeline({ shards: 2 })
     for (let seq = 1; seq <= 20; seq++) await p.inc('a')
-    await waitFor('applied', async () => (await p!.store.get('counter', 'a'))?.context.count === 20)
+    await waitFor('applied', async () => count(await p!.store.get('counter', 'a')) === 20)
     expect(await total(p, (k) => k.retained)).toBe(0)
     const k = p.keys.shard(0)
     await p.redis.xadd(k.retained, '1-1', 'x', '1')
