@@ -44,6 +44,23 @@ describe('input retention (real Redis, a real worker)', () => {
     expect(inboxes.every((n) => n <= 1)).toBe(true)
   })
 
+  it('keeps retaining across a hand-over to another worker: same generation, no input missing', async () => {
+    p = await startPipeline({ shards: 2, retention: { retainMs: HOUR, maxBytes: 64 * 1024 * 1024, snapshotMs: HOUR } })
+    await waitFor('first snapshots', async () => (await Promise.all(shardRange(p!.shards).map((s) => readSnapshots(p!.redis, p!.keys.shard(s))))).every((r) => r.snapshots.length === 1))
+    const generations = await Promise.all(shardRange(p.shards).map((s) => p!.redis.hget(p!.keys.shard(s).meta, META.retention)))
+    const ids: string[] = []
+    for (let seq = 1; seq <= 30; seq++) ids.push(((await p.inc(`h${seq % 5}`)) as { entryId: string }).entryId)
+    await waitFor('first half applied', async () => (await total(p!, (k) => k.retained)) === 30)
+    await p.worker.stop()
+    for (let seq = 31; seq <= 60; seq++) ids.push(((await p.inc(`h${seq % 5}`)) as { entryId: string }).entryId)
+    await p.newWorker()
+    await waitFor('all retained', async () => (await total(p!, (k) => k.retained)) === 60)
+    const retained: string[] = []
+    for (const s of shardRange(p.shards)) await readRetainedInput(p.redis, p.keys.shard(s), '0-0', (page) => retained.push(...page.map((e) => e.id)))
+    expect(retained.sort()).toEqual([...ids].sort())
+    expect(await Promise.all(shardRange(p.shards).map((s) => p!.redis.hget(p!.keys.shard(s).meta, META.retention)))).toEqual(generations)
+  })
+
   it('off: the commit trims the inbox and nothing is retained; turning it off drops what was retained', async () => {
     p = await startPipeline({ shards: 2 })
     for (let seq = 1; seq <= 20; seq++) await p.inc('a')
