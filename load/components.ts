@@ -6,6 +6,7 @@
  *   step    - the pure twin step alone (TwinDriver.step), no Redis
  *
  *   npm run bench:components -- --events 100000 --devices 1000
+ *   npm run bench:components -- --retain     the worker retains its input for replay (ADR 0012)
  *
  * Uses a throw-away managed redis-server under a temp dir. Reports events/s and
  * CPU µs/event for this process and for redis-server.
@@ -30,8 +31,9 @@ const options = new Command()
   .option('--events <n>', 'events', '100000')
   .option('--devices <n>', 'meters', '1000')
   .option('--shards <n>', 'shards', '64')
+  .option('--retain', 'the worker keeps the input it applies for what-if replay (RETAIN_INPUT_MS)')
   .parse()
-  .opts<{ events: string; devices: string; shards: string }>()
+  .opts<{ events: string; devices: string; shards: string; retain?: boolean }>()
 const EVENTS = Number(options.events)
 const DEVICES = Number(options.devices)
 const SHARDS = Number(options.shards)
@@ -120,11 +122,12 @@ async function main(): Promise<void> {
       const role = await startWorkerRole({
         redis, keys, drivers: new Drivers(registry), bus, clock: { now: () => Date.now() }, log, shards,
         settings: { batchSize: 1000, batchLingerMs: 2, cacheSize: DEVICES * 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 },
+        retention: options.retain ? { retainMs: 3_600_000, maxBytes: 1024 ** 3, snapshotMs: 3_600_000 } : undefined,
       })
       while (applied < EVENTS) await new Promise((r) => setTimeout(r, 5))
       const seconds = (performance.now() - t0) / 1000
       const c = process.cpuUsage(c0)
-      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: role.worker.stats.batches, meanBatch: Math.round(EVENTS / role.worker.stats.batches) })
+      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: role.worker.stats.batches, meanBatch: Math.round(EVENTS / role.worker.stats.batches), retain: options.retain === true })
       await role.stop()
     }
   } finally {

@@ -44,6 +44,8 @@ export const ErrorCodes = {
   TWIN_ERR_SHARD_COUNT: 'SHARDS differs from the shard count stored in Redis',
   TWIN_ERR_IOT_MODEL: 'an AWS IoT Events detector model or input cannot be imported',
   TWIN_ERR_IOT_EXPRESSION: 'an AWS IoT Events expression does not parse or uses what IoT Events did not have',
+  TWIN_ERR_REPLAY_DEFINITION: 'the definition given to twin replay does not compile or load, is not a definition, or is of another type than the one replayed',
+  TWIN_ERR_REPLAY_UNAVAILABLE: 'the data set retains no input to replay for the window asked (RETAIN_INPUT_MS off, or nothing retained yet)',
   // Runtime.
   TWIN_ERR_STALE_EPOCH: 'a commit was refused because another worker owns the shard now',
   TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',

@@ -7,6 +7,7 @@ import { createLogger } from '../observability/log.ts'
 import { startEngine } from '../roles/engine.ts'
 import { addImportCommand } from './iotEventsImport.ts'
 import { addMigrateCommand } from './migrate.ts'
+import { addReplayCommand } from './replay.ts'
 
 const program = new Command('twin').description('twin-engine: real-time digital twins on XState, Redis and MQTT')
 
@@ -76,6 +77,7 @@ cluster.action(async (options: { workers: string }) => {
 addImportCommand(program)
 // Admin commands print their report on stdout: their log goes to stderr.
 addMigrateCommand(program, configFrom, (config) => createLogger(config.logLevel, 'twin', config.logFormat, 2))
+addReplayCommand(program, configFrom, (config) => createLogger(config.logLevel, 'twin', config.logFormat, 2))
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())

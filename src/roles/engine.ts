@@ -116,6 +116,7 @@ export async function startEngine(config: Config, options: { clock?: Clock; log?
           mqtt: { url: mqttUrl, options: { protocolVersion: mqttProtocol, ...(config.mqttUrl ? tls.mqtt : {}), ...mqttLogin } },
           onCommit: metrics.observeCommit,
           adminJobs: true,
+          retention: config.retainInputMs > 0 ? { retainMs: config.retainInputMs, maxBytes: Math.floor(config.retainMaxBytes / shards), snapshotMs: config.retainSnapshotMs } : undefined,
         })
       : undefined
     if (worker) stops.push(() => worker.stop())

@@ -13,6 +13,7 @@ import type { Link } from '../observability/readiness.ts'
 import type { Keys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { OutboxRelay } from '../worker/outboxRelay.ts'
+import { RetentionKeeper, type RetentionBounds } from '../worker/retentionKeeper.ts'
 import { Worker, type WorkerStats } from '../worker/worker.ts'
 
 export type WorkerSettings = Pick<Config, 'batchSize' | 'batchLingerMs' | 'cacheSize' | 'leaseTtlMs' | 'historyLength' | 'deadLetterMaxLen' | 'outboxMaxLen' | 'webhookConcurrency'>
@@ -36,6 +37,8 @@ export interface WorkerRoleOptions {
   onCommit?: (seconds: number, shards: number) => void
   /** take admin jobs (twin migrate) from the BullMQ admin queue */
   adminJobs?: boolean
+  /** keep the input each shard applies, with base snapshots, for what-if replay (ADR 0012); absent: off */
+  retention?: RetentionBounds
 }
 
 /** The worker role of one process: the shard loop, and the relay of the shards it owns. */
@@ -78,9 +81,15 @@ export async function startWorkerRole(o: WorkerRoleOptions): Promise<WorkerRole>
       onRelease: relay && ((shard) => relay.relay.forget(shard)),
       onCommit: o.onCommit,
       feed,
+      retainInput: o.retention !== undefined,
     })
     await worker.start()
     stops.push(() => worker.stop())
+    if (o.retention) {
+      const keeper = new RetentionKeeper({ redis: o.redis, keys: o.keys, clock: o.clock, log: o.log, bounds: o.retention, owned: () => worker.ownedShards })
+      keeper.start()
+      stops.push(() => keeper.stop())
+    }
     if (o.adminJobs) {
       const jobs = await startAdminJobs({ redis: o.redis, keys: o.keys, shards: o.shards, drivers: o.drivers, log: o.log })
       stops.push(() => jobs.stop())

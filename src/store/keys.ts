@@ -29,6 +29,12 @@ export interface ShardKeys {
   held: string
   /** hash: twin key -> the definition version it is stored at, for every twin whose input is held */
   heldKeys: string
+  /** stream: input the shard applied, kept for what-if replay (same ids and fields as the inbox; ADR 0012) */
+  retained: string
+  /** zset: the shard's base snapshots for replay, scored by the time taken (members: store/retention.ts) */
+  snapshots: string
+  /** hash: one base snapshot, a copy of `twins` taken at `at` ms (store/retention.ts) */
+  snapshot(at: number): string
   /** string: worker id holding the shard lease (with TTL) */
   lease: string
   /** string: lease epoch, +1 on every acquisition; commits carry it (fencing) */
@@ -56,6 +62,9 @@ export class Keys {
       counts: `${tag}:counts`,
       held: `${tag}:held`,
       heldKeys: `${tag}:heldk`,
+      retained: `${tag}:ret`,
+      snapshots: `${tag}:snaps`,
+      snapshot: (at: number) => `${tag}:snap:${at}`,
       lease: `${tag}:lease`,
       epoch: `${tag}:epoch`,
     }

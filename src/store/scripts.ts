@@ -16,6 +16,12 @@ export function defineScripts(redis: Redis | Cluster): void {
     if (!match) continue
     const numberOfKeys = match[2] === 'n' ? undefined : Number(match[2])
     redis.defineCommand(match[1]!, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') })
+    // ioredis's auto-pipelining on a cluster groups a call by its first argument, which for a
+    // `-n` script is the key count, not a key: calls for shards on different nodes would share
+    // one pipeline, which ioredis refuses. Such calls are sent on their own (routed by their keys).
+    if (numberOfKeys === undefined && 'isCluster' in redis && redis.isCluster) {
+      redis.options.autoPipeliningIgnoredCommands = [...(redis.options.autoPipeliningIgnoredCommands ?? []), match[1]!]
+    }
   }
 }
 
@@ -29,6 +35,10 @@ export interface ScriptCommands {
   leaveCluster(workers: string, workerId: string): Promise<number>
   markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
   replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
+  moveApplied(inbox: string, retained: string, meta: string, limit: number, now: number): Promise<[number, string]>
+  snapshotTwins(twins: string, meta: string, snapshots: string, snapshot: string, at: number): Promise<[number, string]>
+  /** numKeys, retained, snapshots, the snapshot hashes, then the first id kept and the snapshots' members */
+  trimRetained(...numKeysKeysAndArgs: Array<string | number>): Promise<number>
   /** numKeys, the inbox keys, then the groups of store/inboxStream.ts addInboxEntriesArgs */
   addInboxEntries(...numKeysKeysAndArgs: Array<string | number>): Promise<string[]>
 }

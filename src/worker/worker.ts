@@ -15,6 +15,7 @@ import { eventTime, splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent, TwinView } from '../model/record.ts'
 import { commitShardBatches, type CommitReply } from '../store/commitBatch.ts'
 import { readHeldKeys, readHeldPage } from '../store/heldInput.ts'
+import { moveApplied, setInputRetention } from '../store/retention.ts'
 import type { Keys, ShardKeys } from '../store/keys.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { META } from '../store/shardMeta.ts'
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   /** transitions kept in each twin record */
   historyLength: number
   deadLetterMaxLen: number
+  /** keep the input each shard applied for what-if replay (RETAIN_INPUT_MS > 0, ADR 0012) */
+  retainInput?: boolean
   /** called after a commit that wrote to a shard's outbox (derived events, rule feeds, commands) */
   onOutbox?: (shard: number) => void
   /** called when this worker takes over a shard (before it is processed) */
@@ -144,6 +147,8 @@ export class Worker {
       firstDue(this.o.redis, keys),
       ensureCounts(this.o.redis, keys, epoch, this.o.drivers),
       readHeldKeys(this.o.redis, keys),
+      // Before this owner's first commit, which trims the inbox or leaves applied input to retain.
+      setInputRetention(this.o.redis, keys, this.o.retainInput === true, this.o.clock.now()),
     ])
     if (this.wanted.get(shard) !== epoch || !counted) return
     this.cache.dropShard(shard)
@@ -216,9 +221,23 @@ export class Worker {
     const batches = await this.apply(work)
     const started = performance.now()
     const commits = await commitShardBatches(this.o.redis, batches.map((b, i) => ({ keys: work[i]!.shard.keys, commit: { ...b.writes, epoch: work[i]!.shard.epoch, deadLetterMaxLen: this.o.deadLetterMaxLen } })))
+    if (this.o.retainInput) this.moveApplied(work, batches)
     this.o.onCommit?.((performance.now() - started) / 1000, work.length)
     this.stats.steps++
     this.settle(work, batches, commits)
+  }
+
+  /**
+   * With input retention on, the input each committed batch applied moves to
+   * the shard's retained stream (ADR 0012). Not awaited: a move that fails
+   * leaves the entries in the inbox for the next one.
+   */
+  private moveApplied(work: ShardWork[], batches: ShardBatchResult[]): void {
+    batches.forEach((b, i) => {
+      if (!b.writes.checkpoint) return
+      const shard = work[i]!.shard
+      moveApplied(this.o.redis, shard.keys, this.o.clock.now()).catch((err: unknown) => this.o.log.warn({ err, shard: shard.shard }, 'moving applied input to the retained stream failed; the next commit moves it'))
+    })
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Keys } from '../../src/store/keys.ts'
 import type { RedisClient } from '../../src/store/redis.ts'
 import { TwinStore } from '../../src/store/twinStore.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
+import type { RetentionBounds } from '../../src/worker/retentionKeeper.ts'
 import { Worker } from '../../src/worker/worker.ts'
 
 export interface Pipeline {
@@ -35,7 +36,7 @@ export interface Pipeline {
 
 /** Ingestor + worker role (worker and relay, as the engine wires them) + store on a real Redis, under a fresh key prefix. */
 export async function startPipeline(
-  options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry; mqttUrl?: string } = {},
+  options: { cacheSize?: number; leaseTtlMs?: number; shards?: number; registry?: TwinRegistry; mqttUrl?: string; retention?: RetentionBounds } = {},
 ): Promise<Pipeline> {
   const { redis, keys, prefix } = freshRedis()
   const shards = await ensureShardCount(redis, keys, options.shards ?? 8)
@@ -58,6 +59,7 @@ export async function startPipeline(
       },
       mqtt: options.mqttUrl ? { url: options.mqttUrl, options: { reconnectPeriod: 100 } } : undefined,
       onCommit: overrides.onCommit,
+      retention: options.retention,
     })
     roles.push(role)
     return role.worker

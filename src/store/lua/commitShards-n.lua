@@ -16,8 +16,8 @@
       5 outbox      stream: derived events, rule feeds, commands
       6 dead        stream: dead letters
       7 deadCounts  hash:   reason code -> count
-      8 meta        hash:   cp (checkpoint; store/shardMeta.ts)
-      9 inbox       stream: the shard inbox (trimmed up to the checkpoint)
+      8 meta        hash:   cp (checkpoint; store/shardMeta.ts); rt (input retention on)
+      9 inbox       stream: the shard inbox (trimmed up to the checkpoint, unless rt is set)
       10 counts     hash:   live count per type, state, tag and indicator (store/stateCounts.ts)
       11 held       stream: input held for twins stored by a newer definition version
       12 heldKeys   hash:   twin key -> version, of the twins whose input is held
@@ -139,7 +139,10 @@ local function commit(k, a)
 
   if ARGV[a + 1] ~= '' then
     redis.call('HSET', KEYS[k + 8], 'cp', ARGV[a + 1])
-    redis.call('XTRIM', KEYS[k + 9], 'MINID', ARGV[a + 1])
+    -- Input retention on (meta rt, ADR 0012): applied entries stay for moveApplied-3.lua, which moves and trims them.
+    if redis.call('HEXISTS', KEYS[k + 8], 'rt') == 0 then
+      redis.call('XTRIM', KEYS[k + 9], 'MINID', ARGV[a + 1])
+    end
   end
 
   local nextTimer = redis.call('ZRANGE', KEYS[k + 4], 0, 0, 'WITHSCORES')
