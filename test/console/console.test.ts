@@ -283,6 +283,9 @@ describe('operator console (headless Chromium, real engine)', () => {
     try {
       const page = await newPage(context.context)
       await signIn(page, READER)
+      // The overview's counts, without what is for admins (definition versions and check, lag, dead letters).
+      await page.locator('[data-testid=online-door]').waitFor()
+      expect(await page.locator('[data-testid=definitions-check], [data-testid=version-door], [data-testid=stored-door], [data-testid=shard-lag]').count()).toBe(0)
       await page.goto(`${engine.httpUrl}/ui/twins/elevator/${LIFT}`)
       await page.locator('.statechart g.state.current').waitFor()
       await page.locator('[data-testid=context]').waitFor()
