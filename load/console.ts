@@ -7,17 +7,23 @@
  * 1. Seeds N elevators over MQTT, then measures the time to first render
  *    (navigation start to the first drawn data) of the overview, the twin list
  *    and a twin page (its statechart laid out and highlighted).
+ *    The overview counts as rendered once the live counts are drawn
+ *    (online/offline of the elevators, from GET /twins/counts).
  * 2. Opens the overview, the twin list, the derived-events feed (all types)
  *    and a busy twin's page side by side, then drives RATE changes/s across
  *    the N twins for SECONDS (idle → moving → idle trips and loads crossing
  *    the rated load, so states change and `overload`/`tripCompleted` events
  *    flow), and reports per page the JS heap (CDP Performance.getMetrics)
  *    at the start and the end, and the frames dropped (requestAnimationFrame
- *    gaps, counted in 60 Hz frames) during the run.
+ *    gaps, counted in 60 Hz frames) during the run. Meanwhile it reads
+ *    GET /twins/counts once a second, as an overview polls it, and reports
+ *    its latency and size (the cost ADR 0031 weighs), and the machine's load
+ *    average (the box is shared: numbers mean little without it).
  *
  * Results: printed, and written to load/results/console-<time>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import mqtt from 'mqtt'
@@ -80,7 +86,7 @@ try {
 
   // 2. Time to first render, each in a fresh tab after sign-in.
   const firstRender = {
-    overview: await timeToRender('', '.type-card[data-type=elevator]'),
+    overview: await timeToRender('', '[data-testid=online-elevator]'),
     twinList: await timeToRender('twins?type=elevator', '[data-testid=twin-rows] .row'),
     twinPage: await timeToRender(`twins/elevator/${idOf(7)}`, '.statechart g.state.current'),
   }
@@ -117,12 +123,19 @@ try {
       frames[name] = { ...counted, windowS: Math.round((window - 500) / 100) / 10, wsMessagesPerSec, sockets: wsFrames.get(page)!.sockets, live: live ?? '', shown: midway || shown || '' }
     }
   }
-  const [sent] = await Promise.all([drive(device, RATE, SECONDS), watch()])
+  const loadBefore = loadavg()
+  const countsIdle = await sampleCounts(5, 200)
+  const [sent, , countsUnderLoad] = await Promise.all([drive(device, RATE, SECONDS), watch(), sampleCounts(SECONDS - 2, 1000)])
+  const loadAfter = loadavg()
   const after: Record<string, object> = {}
   for (const [name, page] of Object.entries(views)) {
     after[name] = { heapStartMB: mb(before[name]!), heapAfterMB: mb(await heapUsed(page)), ...frames[name] }
   }
-  const result = { at: new Date().toISOString(), twins: TWINS, ratePerSec: RATE, seconds: SECONDS, sent, firstRenderMs: firstRender, views: after }
+  const result = {
+    at: new Date().toISOString(), twins: TWINS, ratePerSec: RATE, seconds: SECONDS, sent, firstRenderMs: firstRender, views: after,
+    countsPoll: { idle: countsIdle, underLoad: countsUnderLoad },
+    loadAverage: { before: loadBefore.map(round1), after: loadAfter.map(round1) },
+  }
   console.log(JSON.stringify(result, null, 2))
   mkdirSync(join(ROOT, 'load/results'), { recursive: true })
   writeFileSync(join(ROOT, `load/results/console-${Date.now()}.json`), JSON.stringify(result, null, 2))
@@ -157,6 +170,26 @@ async function timeToRender(rel: string, selector: string): Promise<number> {
   const ms = Math.round((await at.jsonValue()) as number)
   await page.close()
   return ms
+}
+
+/** GET /twins/counts `n` times, `everyMs` apart: latency (ms) and answer size, as the overview's poll sees them. */
+async function sampleCounts(n: number, everyMs: number): Promise<{ n: number; p50Ms: number; p95Ms: number; maxMs: number; bytes: number }> {
+  const ms: number[] = []
+  let bytes = 0
+  for (let i = 0; i < n; i++) {
+    const started = performance.now()
+    const res = await fetch(`${engine.httpUrl}/twins/counts`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    bytes = (await res.arrayBuffer()).byteLength
+    ms.push(performance.now() - started)
+    await sleep(everyMs)
+  }
+  ms.sort((a, b) => a - b)
+  const at = (q: number) => round1(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!)
+  return { n, p50Ms: at(0.5), p95Ms: at(0.95), maxMs: round1(ms[ms.length - 1]!), bytes }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10
 }
 
 async function heapUsed(page: Page): Promise<number> {

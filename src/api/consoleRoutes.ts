@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
-import { CONSOLE_DIR, buildConsoleInBackground } from '../console/build.ts'
+import { CONSOLE_DIR, NO_BUILD_TOOLS, buildConsoleInBackground, canBuildConsole } from '../console/build.ts'
 import { TwinError } from '../errors.ts'
 
 /**
@@ -16,7 +16,9 @@ import { TwinError } from '../errors.ts'
  * reverse proxy that serves the engine under a path prefix.
  *
  * A missing build (a checkout run without `npm ci`) is built in the
- * background at start; meanwhile the console answers 503.
+ * background at start; meanwhile the console answers 503. A production
+ * install has no Vite to build with (ADR 0032): then the log says once, and
+ * `/ui/` answers 404, how to build it; the API works as ever.
  */
 
 /** No inline script or style, no eval: twin data can never run as code (issue #13). */
@@ -44,7 +46,14 @@ export async function consoleRoutes(app: FastifyInstance, log: Logger): Promise<
     }
     return true
   }
-  if (!load()) buildConsoleInBackground(log).then(load, () => undefined)
+  let unbuildable = false
+  if (!load()) {
+    if (canBuildConsole()) buildConsoleInBackground(log).then(load, () => undefined)
+    else {
+      unbuildable = true
+      log.warn({ dir: CONSOLE_DIR }, NO_BUILD_TOOLS)
+    }
+  }
 
   const secure = (reply: FastifyReply) => reply
     .header('content-security-policy', CONSOLE_CSP)
@@ -59,7 +68,7 @@ export async function consoleRoutes(app: FastifyInstance, log: Logger): Promise<
   app.get<{ Params: { '*': string } }>('/ui/*', opts, async (request, reply) => {
     const rest = request.params['*']
     if (!rest.startsWith('assets/')) load()
-    if (index === null) throw notBuilt()
+    if (index === null) throw unbuildable ? new TwinError('TWIN_ERR_NOT_FOUND', NO_BUILD_TOOLS) : notBuilt()
     secure(reply)
     if (rest.startsWith('assets/') && files.has(rest)) {
       // Hashed file names: a new build has new names, so these never change.

@@ -134,7 +134,9 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const describe = (type: string) => {
     const d = ctx.registry.require(type)
     const inputs = d.inputs.map((i) => ({ name: i.name, topic: i.topic, event: i.event, ...(i.keyPathText ? { keyPath: i.keyPathText } : { id: i.id }), as: i.as }))
-    return { type, version: d.version, description: d.description, topic: d.topic.source, inputs, events: d.events, statechart: statechartOf(d.machine) }
+    // Indicator names, so apps know which GET /twins/counts figures the type has even at 0 (counts omit zeros).
+    const indicators = Object.keys(d.indicators ?? {})
+    return { type, version: d.version, description: d.description, topic: d.topic.source, inputs, events: d.events, indicators, statechart: statechartOf(d.machine) }
   }
   const typeSchema = {
     type: 'object',
@@ -146,6 +148,7 @@ export function twinRoutes(app: FastifyInstance, ctx: ApiContext): void {
         items: { type: 'object', properties: { name: { type: 'string' }, topic: { type: 'string' }, event: { type: 'string' }, keyPath: { type: 'string' }, id: { type: 'string' }, as: { type: 'string' } } },
       },
       events: { type: 'object', additionalProperties: true, description: 'device events with the JSON Schema of their payload' },
+      indicators: { type: 'array', items: { type: 'string' }, description: 'the indicators the definition declares (counted per type by GET /twins/counts)' },
       statechart: statechartSchema,
     },
   }

@@ -59,7 +59,11 @@ export interface ConnectOptions {
   onStatus?(status: 'connecting' | 'open' | 'closed', detail?: { code: number; reason: string }): void
   /** errors not tied to a subscription (rate limit, bad message) */
   onError?(error: ErrorMessage): void
-  /** the server's Redis went away or came back (`status` messages); live changes pause meanwhile */
+  /**
+   * the server's Redis went away or came back (`status` messages); live changes pause meanwhile. When it
+   * is back, the client subscribes again with `since` by itself, so a change whose notice was lost in the
+   * outage is replayed (docs/protocol.md).
+   */
   onServerStatus?(status: StatusMessage): void
 }
 
@@ -154,6 +158,8 @@ export function connect(options: ConnectOptions): TwinClient {
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined
   let watchdog: ReturnType<typeof setInterval> | undefined
   let lastHeard = 0
+  /** the server said its Redis is away (a `status` message other than `up`) on this connection */
+  let serverAway = false
 
   const send = (message: object) => {
     if (socket?.readyState === OPEN) socket.send(JSON.stringify(message))
@@ -191,6 +197,20 @@ export function connect(options: ConnectOptions): TwinClient {
     if (socket?.readyState !== OPEN) return
     s.awaiting = true
     send(subscribeMessage(s))
+  }
+
+  /**
+   * Redis is back: change notices may have been lost while it was away, so
+   * every subscription is made again with `since` (the server replays what
+   * the client lacks, or sends a gap and the state). A subscription whose
+   * initial state is still coming needs none.
+   */
+  const resubscribeAll = () => {
+    for (const s of subs.values()) {
+      if (s.awaiting) continue
+      send({ op: 'unsubscribe', id: s.message.id })
+      sendSubscribe(s)
+    }
   }
 
   const rejectPings = (why: string) => {
@@ -232,6 +252,7 @@ export function connect(options: ConnectOptions): TwinClient {
     socket = ws
     ws.onopen = () => {
       connections++
+      serverAway = false
       lastHeard = Date.now()
       options.onStatus?.('open')
       send({ op: 'hello', protocol: PROTOCOL_VERSION })
@@ -277,7 +298,11 @@ export function connect(options: ConnectOptions): TwinClient {
       return
     }
     if (m.op === 'heartbeat') return
-    if (m.op === 'status') return options.onServerStatus?.(m)
+    if (m.op === 'status') {
+      if (serverAway && m.redis === 'up') resubscribeAll()
+      serverAway = m.redis !== 'up'
+      return options.onServerStatus?.(m)
+    }
     if (m.op === 'error' && !m.sub) return options.onError?.(m)
     const subId = (m as { sub?: string }).sub
     const s = subId === undefined ? undefined : subs.get(subId)

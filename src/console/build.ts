@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
@@ -12,10 +13,31 @@ import type { Logger } from 'pino'
  * and no build output is committed. The build goes to a folder of its own and
  * is renamed into place at the end: several engines starting at once from one
  * checkout (tests) never serve a half-written build.
+ *
+ * Vite and the console's browser libraries are dev dependencies
+ * (docs/adr/0032-console-build-tools-are-dev-dependencies.md): a production
+ * install (`npm ci --omit=dev`, the image) runs without them and serves the
+ * build it was given. Without Vite the build is skipped with a message saying
+ * how to make it, never an install or start that fails.
  */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..')
 export const CONSOLE_APP = join(ROOT, 'src/console/app')
 export const CONSOLE_DIR = join(ROOT, 'dist/console')
+
+const NO_VITE = 'Vite is a dev dependency, left out by a production install (npm ci --omit=dev). '
+  + 'Build the console where dev dependencies are installed (npm ci, or npm run build:console) and ship dist/console with the engine; the image carries it.'
+/** What to do when the console is not built and this install cannot build it. */
+export const NO_BUILD_TOOLS = `the console is not built, and this install cannot build it: ${NO_VITE}`
+
+/** True when Vite is installed here (a development install), so the console can be built. */
+export function canBuildConsole(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('vite')
+    return true
+  } catch {
+    return false
+  }
+}
 
 export async function buildConsole(outDir = CONSOLE_DIR): Promise<void> {
   const { build } = await import('vite')
@@ -44,7 +66,7 @@ export async function buildConsole(outDir = CONSOLE_DIR): Promise<void> {
 
 /** Builds in a child process (the engine's event loop stays free); resolves when dist/console is in place. */
 export function buildConsoleInBackground(log: Logger): Promise<void> {
-  log.warn({ dir: CONSOLE_DIR }, 'the console is not built (run npm ci or npm run build:console); building it now')
+  log.warn({ dir: CONSOLE_DIR }, 'the console is not built (npm ci or npm run build:console makes it); building it now')
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
@@ -64,6 +86,11 @@ export function buildConsoleInBackground(log: Logger): Promise<void> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now()
-  await buildConsole()
-  process.stdout.write(`console built into ${CONSOLE_DIR} in ${Date.now() - started} ms\n`)
+  if (!canBuildConsole()) {
+    // `npm ci --omit=dev` runs `prepare` too: a production install must not fail for want of a build tool.
+    process.stdout.write(`console build skipped: ${NO_VITE}\n`)
+  } else {
+    await buildConsole()
+    process.stdout.write(`console built into ${CONSOLE_DIR} in ${Date.now() - started} ms\n`)
+  }
 }

@@ -59,6 +59,8 @@ describe('GET /twins/counts', () => {
     expect(await counts()).toEqual({ total: 3, states: { off: 2, lit: 1, 'lit.bright': 1 }, tags: { lit: 1 }, indicators: {}, versions: { 1: 3 } })
     const lit = (await app.inject({ url: '/twins?type=lamp&tag=lit' })).json()
     expect(lit.twins.map((t: { id: string; tags: string[] }) => [t.id, t.tags])).toEqual([['a', ['lit']]])
+    // The declared indicators are listed with the type, so an app shows one at 0 (counts leave zeros out).
+    expect((await app.inject({ url: '/twin-types/lamp' })).json().indicators).toEqual(['hot'])
     const one = (await app.inject({ url: '/twins/counts?type=lamp' })).json()
     expect(Object.keys(one.types)).toEqual(['lamp'])
     expect((await app.inject({ url: '/twins/counts?type=toaster' })).json().error.code).toBe('TWIN_ERR_UNKNOWN_TYPE')

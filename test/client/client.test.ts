@@ -149,6 +149,39 @@ describe('twin-engine/client resume, refusals and dead connections', () => {
     expect(c.connected).toBe(true)
   })
 
+  it('subscribes again with since when the server says Redis is back, so a change whose notice was lost meanwhile is replayed', async () => {
+    await start()
+    await p.inc('a')
+    await waitFor('applied', () => p.worker.stats.applied === 1)
+    const statuses: string[] = []
+    const c = connect({ url: wsUrl, token: 'secret-token', WebSocket: WebSocket as never, onServerStatus: (m) => statuses.push(m.redis) })
+    clients.push(c)
+    const resumed: number[] = []
+    const sub = c.subscribe({ type: 'counter' }, { onSubscribed: (m) => m.resumed && resumed.push(m.resumed.replayed) })
+    await sub.ready
+    const say = (redis: 'down' | 'up') => {
+      for (const s of hub.sessions) s.socket.send(JSON.stringify({ op: 'status', redis, message: `Redis ${redis}`, at: Date.now(), ...(redis === 'down' ? { code: 'TWIN_ERR_REDIS_UNAVAILABLE' } : {}) }))
+    }
+    say('down')
+    await waitFor('told', () => statuses.length === 1)
+    // Two changes whose notices never reach the socket (lost in the outage); the API's resume buffer has them.
+    const [session] = hub.sessions
+    const deliver = session!.onChange
+    session!.onChange = () => undefined
+    await p.inc('a')
+    await p.inc('a')
+    await waitFor('applied', () => p.worker.stats.applied === 3)
+    session!.onChange = deliver
+    expect(sub.twins.get('a')!.rev).toBe(1)
+    say('up')
+    await waitFor('replayed', () => sub.twins.get('a')?.rev === 3, 5000)
+    expect(resumed).toEqual([1])
+    expect(statuses).toEqual(['down', 'up'])
+    // On the same connection, with the subscription held once.
+    expect(c.connections).toBe(1)
+    expect(session!.subscriptions).toBe(1)
+  })
+
   it('rejects ready when the server refuses a subscription, and does not send it again after a reconnect', async () => {
     await start()
     const c = client()

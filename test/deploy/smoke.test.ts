@@ -86,6 +86,14 @@ describe('the image', () => {
     for (const port of [w1Port, w2Port]) await waitFor(`worker on ${port} ready`, async () => (await httpStatus(`http://127.0.0.1:${port}/ready`)) === 200, 60_000)
 
     await waitFor('the Docker HEALTHCHECK says healthy', async () => (await docker('inspect', '--format', '{{.State.Health.Status}}', front)) === 'healthy', 60_000)
+    // The console, built in the build stage, is served; its build tools were pruned with the dev dependencies.
+    const consolePage = await fetch(`${api}/ui/`)
+    expect(consolePage.status).toBe(200)
+    const html = await consolePage.text()
+    const script = /<script type="module" crossorigin src="\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1]
+    expect(script).toBeDefined()
+    expect((await fetch(`${api}/ui/${script}`)).headers.get('content-type')).toContain('javascript')
+    expect(await docker('exec', front, 'sh', '-c', 'ls -d /app/node_modules/vite /app/node_modules/preact /app/node_modules/elkjs 2>/dev/null | wc -l')).toBe('0')
     // Non-root, tini as PID 1 (signals reach Node).
     expect(await docker('exec', front, 'id', '-u')).toBe('10001')
     expect(await docker('exec', front, 'cat', '/proc/1/comm')).toBe('tini')
@@ -124,6 +132,21 @@ describe('the image', () => {
       }, 30_000)
       expect(twin.context).toMatchObject({ count: n, lastSeq: n, gaps: 0, dupes: 0 })
     }
+    // An install without the console's build and without Vite says how to build it, and serves the API as ever.
+    const bare = await freePort()
+    const noConsole = `${run}-no-console`
+    await docker('run', '-d', '--network', 'host', '--name', noConsole, '--user', '0', '--entrypoint', 'sh',
+      '-e', `REDIS_URL=${redis.url}`, '-e', 'TWIN_ROLES=api', '-e', `HTTP_PORT=${bare}`, '-e', 'HTTP_HOST=127.0.0.1', '-e', 'AUTH=open', '-e', 'SHARDS=16',
+      '-e', 'TWINS_DIR=/definitions/twins', '-e', 'RULES_DIR=/definitions/rules', '-v', `${definitions}:/definitions:ro`,
+      image, '-c', 'rm -rf /app/dist/console && exec node /app/bin/twin.js start')
+    containers.push(noConsole)
+    await waitFor('the engine without a console up', async () => (await httpStatus(`http://127.0.0.1:${bare}/health`)) === 200, 60_000)
+    const missing = await fetch(`http://127.0.0.1:${bare}/ui/`)
+    expect(missing.status).toBe(404)
+    expect((await missing.json()).error).toMatchObject({ code: 'TWIN_ERR_NOT_FOUND', message: expect.stringContaining('npm run build:console') })
+    expect(await docker('logs', noConsole)).toContain('the console is not built, and this install cannot build it')
+    expect((await fetch(`http://127.0.0.1:${bare}/twins?type=counter&limit=1`)).status).toBe(200)
+
     // SIGTERM through tini: the worker hands its shards over and exits 0.
     await docker('stop', '-t', '20', worker2)
     expect(await docker('inspect', '--format', '{{.State.ExitCode}}', worker2)).toBe('0')

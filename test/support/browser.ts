@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
@@ -29,9 +29,25 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
   }
 }
 
-/** Tests serve the real build: made by `npm ci` (prepare); built here when missing (a checkout without install). */
+/**
+ * Tests serve the real build: made by `npm ci` (prepare); built here when
+ * missing (a checkout without install) or older than a source it is built
+ * from (the console's, or the client it bundles), so a test never runs
+ * against a stale console.
+ */
 export async function ensureConsoleBuilt(): Promise<void> {
-  const { CONSOLE_DIR, buildConsole } = await import('../../src/console/build.ts')
-  const { existsSync } = await import('node:fs')
-  if (!existsSync(join(CONSOLE_DIR, 'index.html'))) await buildConsole()
+  const { CONSOLE_APP, CONSOLE_DIR, buildConsole } = await import('../../src/console/build.ts')
+  const builtAt = statSync(join(CONSOLE_DIR, 'index.html'), { throwIfNoEntry: false })?.mtimeMs
+  if (builtAt === undefined || newestSource([CONSOLE_APP, join(CONSOLE_APP, '../../client')]) > builtAt) await buildConsole()
+}
+
+function newestSource(dirs: string[]): number {
+  let newest = 0
+  for (const dir of dirs) {
+    for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+      if (f.includes('node_modules')) continue
+      newest = Math.max(newest, statSync(join(dir, f)).mtimeMs)
+    }
+  }
+  return newest
 }

@@ -47,6 +47,8 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** a token to try instead of the stored one (sign-in) */
   token?: string
+  /** statuses besides 2xx whose body is the answer (GET /health: 503 "degraded" with its problems) */
+  accept?: number[]
 }
 
 /** `path` is relative to the API root, without a leading slash: `twins/elevator/e-12`. */
@@ -65,6 +67,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   if (token) headers.authorization = `Bearer ${token}`
   if (options.body !== undefined) headers['content-type'] = 'application/json'
   let res: Response
+  const sentAt = Date.now()
   try {
     res = await fetch(apiUrl(path, options.query), {
       method: options.method ?? 'GET',
@@ -77,6 +80,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     if ((err as Error).name === 'AbortError') throw err
     throw new ApiError(0, 'NETWORK', `the engine did not answer (${(err as Error).message}); is it running?`)
   }
+  noteServerClock(res, sentAt)
   const text = await res.text()
   let body: any = null
   try {
@@ -84,7 +88,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   } catch {
     body = text
   }
-  if (!res.ok) {
+  if (!res.ok && !options.accept?.includes(res.status)) {
     const e = body?.error
     const error = new ApiError(res.status, typeof e?.code === 'string' ? e.code : `HTTP_${res.status}`, typeof e?.message === 'string' ? e.message : String(text).slice(0, 300))
     if (res.status === 401 && options.token === undefined) for (const l of unauthorized) l(error)
@@ -95,3 +99,19 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
 
 /** One path segment: twin types and ids are URL-safe, but never trust that. */
 export const seg = (s: string) => encodeURIComponent(s)
+
+/**
+ * How far the engine's clock is ahead of this browser's, in ms, from the
+ * `Date` header of its answers (1 s resolution, so offsets under 2 s count
+ * as none). Timers are due in the engine's time: "fires in 2 min" must not
+ * depend on the operator's laptop clock.
+ */
+let serverClockOffset = 0
+function noteServerClock(res: Response, sentAt: number): void {
+  const date = Date.parse(res.headers.get('date') ?? '')
+  if (Number.isNaN(date)) return
+  const offset = date + 500 - (sentAt + Date.now()) / 2
+  serverClockOffset = Math.abs(offset) < 2000 ? 0 : Math.round(offset)
+}
+/** Now, on the engine's clock (as far as its answers tell). */
+export const serverNow = (): number => Date.now() + serverClockOffset

@@ -1,4 +1,4 @@
-import { connect, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type TwinClient } from 'twin-engine/client'
+import { connect, type StatusMessage, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type TwinClient } from 'twin-engine/client'
 import { useEffect, useState } from 'preact/hooks'
 import { api, apiUrl } from './api.ts'
 
@@ -10,7 +10,9 @@ import { api, apiUrl } from './api.ts'
  * `/ws?ticket=…`: the long-lived token never appears in the socket's address.
  * The client reconnects and resumes by itself; this module turns what it
  * reports into the indicator operators see: live, reconnecting, resumed with
- * a gap.
+ * a gap, and — from the server's `status` messages (docs/protocol.md) —
+ * whether the engine's Redis is away, when the socket stays open but no
+ * change can come.
  */
 export type LiveStatus =
   | { state: 'connecting' }
@@ -18,14 +20,24 @@ export type LiveStatus =
   | { state: 'reconnecting'; reason: string; since: number }
   | { state: 'resumed-gap'; gaps: number; at: number }
 
+/** What the server last said of its Redis (`status` messages); `up` until it says otherwise. */
+export type RedisStatus = Pick<StatusMessage, 'redis' | 'message' | 'at'>
+
 let status: LiveStatus = { state: 'connecting' }
+let redis: RedisStatus = { redis: 'up', message: '', at: 0 }
 const statusListeners = new Set<(s: LiveStatus) => void>()
+const redisListeners = new Set<(s: RedisStatus) => void>()
 let client: TwinClient | null = null
 let everOpen = false
 
 function setStatus(next: LiveStatus) {
   status = next
   for (const l of statusListeners) l(status)
+}
+
+function setRedis(next: RedisStatus) {
+  redis = next
+  for (const l of redisListeners) l(redis)
 }
 
 /** How long "resumed with gap" stays up before the indicator shows plain live again. */
@@ -56,7 +68,10 @@ export function liveClient(): TwinClient {
       } else if (s === 'closed' || (s === 'connecting' && everOpen && status.state !== 'reconnecting')) {
         setStatus({ state: 'reconnecting', reason: detail ? `${detail.code}${detail.reason ? ` ${detail.reason}` : ''}` : 'connecting', since: Date.now() })
       }
+      // A new connection is told at once if Redis is still away; until then assume it is back.
+      if (s === 'open') setRedis({ redis: 'up', message: '', at: Date.now() })
     },
+    onServerStatus: (m) => setRedis({ redis: m.redis, message: m.message, at: m.at }),
   })
   return client
 }
@@ -66,6 +81,7 @@ export function closeLive(): void {
   client = null
   everOpen = false
   setStatus({ state: 'connecting' })
+  setRedis({ redis: 'up', message: '', at: 0 })
 }
 
 /** Subscribes through the shared client; gaps reported on resume show on the indicator. */
@@ -89,6 +105,16 @@ export function useLiveStatus(): LiveStatus {
     statusListeners.add(setS)
     setS(status)
     return () => void statusListeners.delete(setS)
+  }, [])
+  return s
+}
+
+export function useRedisStatus(): RedisStatus {
+  const [s, setS] = useState(redis)
+  useEffect(() => {
+    redisListeners.add(setS)
+    setS(redis)
+    return () => void redisListeners.delete(setS)
   }, [])
   return s
 }

@@ -80,11 +80,12 @@ export function Statechart({ chart, value, step }: StatechartProps) {
           const current = n.kind === 'state' && leafActive(n.path)
           const cls = ['state', n.kind, n.type, n.region ? 'region' : '', isActive ? 'active' : '', current ? 'current' : ''].filter(Boolean).join(' ')
           return (
-            <g key={n.id} class={cls} data-path={n.path} data-state={n.path}>
+            <g key={n.id} class={cls} data-path={n.path} data-state={n.path} data-label={n.label}>
               <rect x={n.x} y={n.y} width={n.width} height={n.height} rx={n.kind === 'any' ? 13 : 8} />
+              {n.label !== n.key && <title>{`${n.label} (state ${n.path})`}</title>}
               {n.type === 'final' && <rect class="final-inner" x={n.x + 3} y={n.y + 3} width={n.width - 6} height={n.height - 6} rx={6} />}
               <text class="state-label" x={n.x + (n.type === 'compound' || n.type === 'parallel' ? 10 : n.width / 2)} y={n.y + 20} text-anchor={n.type === 'compound' || n.type === 'parallel' ? 'start' : 'middle'}>
-                {n.key}{n.type === 'parallel' ? ' ∥' : ''}
+                {n.label}{n.type === 'parallel' ? ' ∥' : ''}
               </text>
               {n.internal.map(([i, text], k) => (
                 <text key={`${animKey}-${i}`} class={`internal${taken.has(`t${i}`) ? ' taken' : ''}`} x={n.x + 8} y={n.y + 38 + k * 14}>{text}</text>

@@ -15,6 +15,8 @@ export interface NodeBox {
   id: string
   path: string
   key: string
+  /** what the chart shows: the state's label (`meta: { label }`) when it has one, else its key */
+  label: string
   kind: 'state' | 'initial' | 'any'
   type: string
   x: number
@@ -107,7 +109,7 @@ export async function layoutChart(chart: StateChart): Promise<ChartLayout> {
 
   const toNode = (s: StateInfo, parallelParent: boolean): ElkNode => {
     const lines = internal.get(s.path) ?? []
-    const labelWidth = s.key.length * CHAR + 24
+    const labelWidth = (s.label ?? s.key).length * CHAR + 24
     if (!s.states?.length) {
       const width = Math.max(84, labelWidth, ...lines.map(([, t]) => t.length * SMALL_CHAR + 16))
       return { id: stateId(s.path), width, height: 32 + lines.length * LINE + (lines.length ? 4 : 0) }
@@ -169,11 +171,11 @@ export async function layoutChart(chart: StateChart): Promise<ChartLayout> {
       const info = paths.get(c.id)
       const box = { x: c.x ?? 0, y: c.y ?? 0, width: c.width ?? 0, height: c.height ?? 0 }
       if (info) {
-        nodes.push({ id: c.id, path: info.path, key: info.key, kind: 'state', type: info.type, ...box, internal: internal.get(info.path) ?? [], depth, region: info.region })
+        nodes.push({ id: c.id, path: info.path, key: info.key, label: info.label ?? info.key, kind: 'state', type: info.type, ...box, internal: internal.get(info.path) ?? [], depth, region: info.region })
       } else if (c.id === 'any') {
-        nodes.push({ id: c.id, path: '', key: 'any state', kind: 'any', type: 'any', ...box, internal: [], depth, region: false })
+        nodes.push({ id: c.id, path: '', key: 'any state', label: 'any state', kind: 'any', type: 'any', ...box, internal: [], depth, region: false })
       } else {
-        nodes.push({ id: c.id, path: '', key: '', kind: 'initial', type: 'initial', ...box, internal: [], depth, region: false })
+        nodes.push({ id: c.id, path: '', key: '', label: '', kind: 'initial', type: 'initial', ...box, internal: [], depth, region: false })
       }
       walk(c, depth + 1)
     }

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { api, ApiError } from '../api.ts'
 import { useFrameRender } from '../frame.ts'
 import { subscribe } from '../live.ts'
-import { allStatePaths, stateText, twinTypes, type TwinTypes } from '../model.ts'
+import { allStatePaths, chartOf, stateLabels, stateText, twinTypes, type Counts, type TwinTypes } from '../model.ts'
 import { href, navigate, onLinkClick } from '../router.ts'
 import { VirtualList } from './VirtualList.tsx'
 
@@ -32,10 +32,10 @@ function queryOf(f: Filters): string {
 }
 
 /**
- * The twin list: the API's filters (type, state, where) run in the engine
- * while paging by cursor; the tag filter runs here on each page (GET /twins
- * has no tag filter). Rows are virtualised, and only the rows in view are
- * subscribed to over the WebSocket, their changes drawn once per frame.
+ * The twin list: the API's filters (type, state, tag, where) run in the
+ * engine while paging by cursor. Rows are virtualised, and only the rows in
+ * view are subscribed to over the WebSocket, their changes drawn once per
+ * frame.
  */
 export function TwinList({ query }: { query: URLSearchParams }) {
   const filters = filtersOf(query)
@@ -52,7 +52,14 @@ export function TwinList({ query }: { query: URLSearchParams }) {
   const subs = useRef<Subscription[]>([])
   const rangeTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
 
+  const [knownTags, setKnownTags] = useState<string[]>([])
   useEffect(() => void twinTypes().then(setTypes, () => undefined), [])
+  // Tags the type's twins hold now (GET /twins/counts), offered in the tag field.
+  useEffect(() => {
+    setKnownTags([])
+    if (!draft.type) return
+    api<Counts>('twins/counts', { query: { type: draft.type } }).then((c) => setKnownTags(Object.keys(c.types[draft.type]?.tags ?? {})), () => undefined)
+  }, [draft.type])
   useEffect(() => setDraft(filters), [key])
 
   const load = async (reset: boolean) => {
@@ -68,10 +75,9 @@ export function TwinList({ query }: { query: URLSearchParams }) {
       let found = 0
       for (let hop = 0; hop < MAX_HOPS && found < PAGE && rows.current.length < MAX_ROWS; hop++) {
         const page = await api<{ twins: Twin[]; next?: string }>('twins', {
-          query: { type: filters.type || undefined, state: filters.state || undefined, where: filters.where, limit: PAGE, cursor: next.current },
+          query: { type: filters.type || undefined, state: filters.state || undefined, tag: filters.tag || undefined, where: filters.where, limit: PAGE, cursor: next.current },
         })
         for (const t of page.twins) {
-          if (filters.tag && !(t.tags ?? []).includes(filters.tag)) continue
           const k = `${t.type}/${t.id}`
           if (index.current.has(k)) continue
           index.current.set(k, rows.current.length)
@@ -122,6 +128,13 @@ export function TwinList({ query }: { query: URLSearchParams }) {
     redraw()
   }
 
+  // State labels per type (`meta: { label }`), made once per type.
+  const labels = useRef(new Map<string, Map<string, string>>())
+  const labelsOf = (type: string) => {
+    let m = labels.current.get(type)
+    if (!m && types) labels.current.set(type, (m = stateLabels(chartOf(types, type)?.chart ?? { initial: null, states: [], transitions: [], delays: {} })))
+    return m
+  }
   const statePaths = types?.types.find((t) => t.type === draft.type)?.statechart ?? types?.rules.find((r) => r.name === draft.type)?.statechart
   const apply_ = (e: Event) => {
     e.preventDefault()
@@ -144,14 +157,14 @@ export function TwinList({ query }: { query: URLSearchParams }) {
           <datalist id="state-paths">{statePaths && allStatePaths(statePaths).map((p) => <option key={p} value={p} />)}</datalist>
         </label>
         <label>Tag
-          <input name="tag" value={draft.tag} placeholder="operative" onInput={(e) => setDraft({ ...draft, tag: (e.target as HTMLInputElement).value })} />
+          <input name="tag" list="tag-names" value={draft.tag} placeholder="operative" onInput={(e) => setDraft({ ...draft, tag: (e.target as HTMLInputElement).value })} />
+          <datalist id="tag-names">{knownTags.map((t) => <option key={t} value={t} />)}</datalist>
         </label>
         <label class="wide">Where (one per line)
           <textarea name="where" rows={2} placeholder="context.floor:gt:3&#10;attributes.building:eq:b1" value={draft.where.join('\n')} onInput={(e) => setDraft({ ...draft, where: (e.target as HTMLTextAreaElement).value.split('\n') })} />
         </label>
         <button type="submit">Apply</button>
       </form>
-      {filters.tag && <p class="muted">The tag filter runs in the console on each page (GET /twins has no tag filter), so a page may hold few rows.</p>}
       {error && <p class="error" role="alert">{error}</p>}
       <p class="muted" data-testid="list-status">
         {rows.current.length} twin(s) shown{done ? ', no more' : next.current ? ', more available' : ''}{loading ? ' · loading…' : ''}
@@ -162,7 +175,7 @@ export function TwinList({ query }: { query: URLSearchParams }) {
         return (
           <div class="row" data-twin={`${t.type}/${t.id}`}>
             <span><a href={href(rel)} onClick={onLinkClick(rel)}>{t.type}/{t.id}</a></span>
-            <span class="state-text">{stateText(t.value)}</span>
+            <span class="state-text">{stateText(t.value, labelsOf(t.type))}</span>
             <span class="num">{t.rev}</span>
             <span class="muted">{new Date(t.updatedAt).toLocaleTimeString()}</span>
             <span class="muted ellipsis">{(t.tags ?? []).join(' ')} {t.attributes ? Object.entries(t.attributes).map(([k, v]) => `${k}=${v}`).join(' ') : ''}</span>

@@ -1,11 +1,10 @@
 import type { Twin, TwinEvent } from 'twin-engine/client'
-import { useEffect, useRef, useState } from 'preact/hooks'
-import { api, ApiError, seg } from '../api.ts'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { api, ApiError, seg, serverNow } from '../api.ts'
 import { Statechart } from '../chart/Statechart.tsx'
-import { formatMs } from '../chart/layout.ts'
 import { Ring, useFrameRender } from '../frame.ts'
 import { subscribe } from '../live.ts'
-import { chartOf, hasScope, stateText, twinTypes, type CommandView, type HistoryEntry, type Principal, type TwinTypes } from '../model.ts'
+import { chartOf, hasScope, relativeTime, stateLabels, stateText, timerText, twinTypes, type CommandView, type HistoryEntry, type Principal, type TwinTypes } from '../model.ts'
 import { href, onLinkClick } from '../router.ts'
 import { SendPanel } from './SendPanel.tsx'
 
@@ -14,8 +13,8 @@ const HISTORY_LIMIT = 100
 /** History is re-read after changes at most this often. */
 const HISTORY_EVERY_MS = 400
 
-/** The twin view with the pending timers the core adds (`timers: [{ id, due }]`, soonest first). */
-type TwinView = Twin & { timers?: Array<{ id: string; due: number }> }
+/** The twin view; `timers` (pending, soonest first) is absent when there are none. */
+type TwinView = Twin
 
 /**
  * A twin's page: its statechart with the current state(s) highlighted and the
@@ -94,6 +93,7 @@ export function TwinPage({ type, id, principal }: { type: string; id: string; pr
 
   const t = twin.current
   const def = types ? chartOf(types, type) : null
+  const labels = useMemo(() => (def ? stateLabels(def.chart) : new Map<string, string>()), [def?.chart])
   if (typesError) return <section><p class="error">{typesError}</p></section>
   if (types && !def) return <section><h1>{type}/{id}</h1><p class="error">No twin type or rule named “{type}” in this engine.</p></section>
 
@@ -108,7 +108,7 @@ export function TwinPage({ type, id, principal }: { type: string; id: string; pr
     <section class="twin-page" data-twin={`${type}/${id}`}>
       <header class="twin-head">
         <h1><span class="muted">{type}/</span>{id}</h1>
-        {t && <span class="state-badge" data-testid="current-state">{stateText(t.value)}</span>}
+        {t && <span class="state-badge" data-testid="current-state">{stateText(t.value, labels)}</span>}
         {t && <span class="muted">rev {t.rev} · {new Date(t.updatedAt).toLocaleString()}</span>}
         {(t?.tags ?? []).map((tag) => <span class="chip" key={tag}>{tag}</span>)}
       </header>
@@ -142,10 +142,7 @@ export function TwinPage({ type, id, principal }: { type: string; id: string; pr
           </div>
           <div>
           <h2>Pending timers</h2>
-          {t && t.timers === undefined ? <p class="not-available" data-testid="timers-missing">Not available: this engine's twin view has no timers yet.</p>
-            : t?.timers?.length ? (
-              <table class="plain" data-testid="timers"><tbody>{t.timers.map((tm) => <tr key={tm.id}><td>{tm.id}</td><td>{new Date(tm.due).toLocaleTimeString()}</td><td class="muted">in {formatMs(Math.max(0, tm.due - Date.now()))}</td></tr>)}</tbody></table>
-            ) : <p class="muted">none</p>}
+          {t ? <Timers timers={t.timers ?? []} /> : <p class="muted">…</p>}
           </div>
         </div>
       </div>
@@ -172,7 +169,7 @@ export function TwinPage({ type, id, principal }: { type: string; id: string; pr
               <li key={h.rev} data-rev={h.rev} data-event={h.event} class={selected === h.rev ? 'selected' : ''}>
                 <button class="link" onClick={() => setSelected(selected === h.rev ? null : h.rev)} title="show the statechart at this step">
                   <span class="num">#{h.rev}</span> <span class="muted">{new Date(h.at).toLocaleTimeString()}</span>{' '}
-                  <strong class="event-name">{h.event}</strong>: {stateText(h.from)} → {stateText(h.to)}
+                  <strong class="event-name">{h.event}</strong>: {stateText(h.from, labels)} → {stateText(h.to, labels)}
                   {h.emitted.length > 0 && <span class="emitted"> ⇒ {h.emitted.join(', ')}</span>}
                 </button>
               </li>
@@ -191,5 +188,36 @@ export function TwinPage({ type, id, principal }: { type: string; id: string; pr
         </div>
       </div>
     </section>
+  )
+}
+
+/**
+ * Pending timers with when they fire: in how long (ticking each second, on
+ * the engine's clock) and at what time. A timer past due has not fired yet:
+ * its shard's owner is behind or away.
+ */
+function Timers({ timers }: { timers: ReadonlyArray<{ id: string; due: number }> }) {
+  const [, tick] = useState(0)
+  useEffect(() => {
+    if (!timers.length) return
+    const t = setInterval(() => tick((n) => (n + 1) | 0), 1000)
+    return () => clearInterval(t)
+  }, [timers.length])
+  if (!timers.length) return <p class="muted" data-testid="no-timers">none</p>
+  const now = serverNow()
+  return (
+    <table class="plain timers" data-testid="timers">
+      <tbody>{timers.map((tm) => {
+        const at = new Date(tm.due)
+        const sameDay = at.toDateString() === new Date(now).toDateString()
+        return (
+          <tr key={tm.id} data-timer={tm.id} data-due={tm.due} class={tm.due < now ? 'overdue' : ''}>
+            <td title={tm.id}>{timerText(tm.id)}</td>
+            <td class="when" data-testid="timer-in">{relativeTime(tm.due, now)}</td>
+            <td class="muted" data-testid="timer-at" title={at.toISOString()}>{sameDay ? at.toLocaleTimeString() : at.toLocaleString()}</td>
+          </tr>
+        )
+      })}</tbody>
+    </table>
   )
 }
