@@ -26,7 +26,8 @@ export interface ScriptCommands {
   releaseLease(lease: string, workerId: string): Promise<number>
   heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
   leaveCluster(workers: string, workerId: string): Promise<number>
-  markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
+  /** through store/shardMeta.ts moveRelayMark */
+  markRelayed(outbox: string, meta: string, mark: 'relayed' | 'routed', last: string, keep: number): Promise<number>
   replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
   /** numKeys, the inbox keys, then the groups of store/inboxStream.ts addInboxEntriesArgs */
   addInboxEntries(...numKeysKeysAndArgs: Array<string | number>): Promise<string[]>
