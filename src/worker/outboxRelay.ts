@@ -9,7 +9,11 @@ import type { Keys } from '../store/keys.ts'
 import { readOutbox, type OutboxRead } from '../store/outboxStream.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { META } from '../store/shardMeta.ts'
-import { RELAY_BATCH, RelayLane } from './relayLane.ts'
+import { OutboxTail } from './outboxTail.ts'
+import { RelayLane } from './relayLane.ts'
+
+/** Most outbox entries one pass of a lane reads and delivers. */
+const RELAY_BATCH = 500
 
 /**
  * Takes a batch of derived events from one shard's outbox, before the relay's
@@ -48,8 +52,8 @@ export interface RelayOptions {
  */
 export class OutboxRelay {
   private readonly lanes: readonly [RelayLane, RelayLane]
-  /** reads in flight by shard and start: lanes at the same mark share one */
-  private readonly reads = new Map<string, Promise<OutboxRead[]>>()
+  /** what the lane ahead read, for the lane behind */
+  private readonly tail: OutboxTail
 
   constructor(
     private readonly redis: RedisClient,
@@ -58,7 +62,8 @@ export class OutboxRelay {
     log: Logger,
     private readonly o: RelayOptions,
   ) {
-    const read = (shard: number, after: string) => this.read(shard, after)
+    this.tail = new OutboxTail((shard, after, count) => readOutbox(redis, keys.shard(shard).outbox, after, count), 2 * RELAY_BATCH)
+    const read = (shard: number, after: string) => this.tail.read(shard, after, RELAY_BATCH)
     const lane = { outboxMaxLen: o.outboxMaxLen, read }
     this.lanes = [
       new RelayLane(redis, keys, log, { ...lane, name: 'routes', mark: META.routed, deliver: (shard, entries) => Promise.all(this.route(shard, entries)) }),
@@ -81,11 +86,13 @@ export class OutboxRelay {
    * may have relayed since), and catch up from the shard's own marks.
    */
   resume(shard: number): void {
+    this.tail.forget(shard)
     for (const lane of this.lanes) lane.resume(shard)
   }
 
   /** A shard lost or handed over: stop relaying it (its new owner's relay takes over from the shard's marks). */
   forget(shard: number): void {
+    this.tail.forget(shard)
     for (const lane of this.lanes) lane.forget(shard)
   }
 
@@ -96,16 +103,6 @@ export class OutboxRelay {
   /** Stops after the passes in flight, waiting at most `timeoutMs` (a broker that is down never acknowledges). */
   async stop(timeoutMs = 3000): Promise<void> {
     await Promise.race([Promise.all(this.lanes.map((lane) => lane.stop())), new Promise((r) => setTimeout(r, timeoutMs).unref())])
-  }
-
-  private read(shard: number, after: string): Promise<OutboxRead[]> {
-    const key = `${shard} ${after}`
-    let read = this.reads.get(key)
-    if (!read) {
-      read = readOutbox(this.redis, this.keys.shard(shard).outbox, after, RELAY_BATCH).finally(() => this.reads.delete(key))
-      this.reads.set(key, read)
-    }
-    return read
   }
 
   /** The routes lane's part of one read: routed entries to their target inboxes, derived events to the sinks. */

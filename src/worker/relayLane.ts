@@ -1,11 +1,9 @@
 import type { Logger } from 'pino'
 import type { Keys } from '../store/keys.ts'
 import type { OutboxRead } from '../store/outboxStream.ts'
+import type { TailRead } from './outboxTail.ts'
 import type { RedisClient } from '../store/redis.ts'
 import { moveRelayMark, readRelayMark, type RelayMark } from '../store/shardMeta.ts'
-
-/** Most outbox entries one pass of a lane reads and delivers. */
-export const RELAY_BATCH = 500
 
 export interface RelayLaneOptions {
   /** names the lane in the log */
@@ -14,8 +12,8 @@ export interface RelayLaneOptions {
   mark: RelayMark
   /** relayed entries kept per outbox for other consumers (approximate) */
   outboxMaxLen: number
-  /** reads up to RELAY_BATCH outbox entries after a stream id ('' = from the start) */
-  read(shard: number, after: string): Promise<readonly OutboxRead[]>
+  /** reads up to a batch of outbox entries after a stream id ('' = from the start) */
+  read(shard: number, after: string): Promise<TailRead>
   /**
    * Delivers this lane's entries of one read (it skips the others); resolves
    * once all of them are delivered, rejects to have the whole read retried.
@@ -86,7 +84,7 @@ export class RelayLane {
       const shard = this.dirty.values().next().value as number
       this.dirty.delete(shard)
       try {
-        if ((await this.pass(shard)) === RELAY_BATCH) this.notify(shard)
+        if (await this.pass(shard)) this.notify(shard)
       } catch (err) {
         // Retry this shard in a second; the others go on meanwhile.
         this.log.warn({ err, shard, lane: this.o.name }, 'outbox relay failed; retrying')
@@ -95,22 +93,24 @@ export class RelayLane {
     }
   }
 
-  /** One read of a shard's outbox from this lane's mark, delivered, then the mark moved past it; returns the entries read. */
-  private async pass(shard: number): Promise<number> {
-    if (this.lost.has(shard)) return 0
+  /**
+   * One read of a shard's outbox from this lane's mark, delivered, then the
+   * mark moved past it. True when there may be more to read already.
+   */
+  private async pass(shard: number): Promise<boolean> {
+    if (this.lost.has(shard)) return false
     const k = this.keys.shard(shard)
     // Taken from the cache without awaiting, so lanes at the same mark read in the same tick and share the read.
     const mark = this.marks.get(shard) ?? (await readRelayMark(this.redis, k.meta, this.o.mark))
-    const entries = await this.o.read(shard, mark)
-    if (entries.length === 0 || this.lost.has(shard)) return 0
+    const { entries, more } = await this.o.read(shard, mark)
+    if (entries.length === 0 || this.lost.has(shard)) return false
     await this.o.deliver(shard, entries)
     const last = entries[entries.length - 1]!.streamId
     // Once caught up, the same script trims what both lanes passed and is beyond retention.
-    const keep = entries.length < RELAY_BATCH ? this.o.outboxMaxLen : 0
-    const moved = await moveRelayMark(this.redis, k, { mark: this.o.mark, last, keep })
+    const moved = await moveRelayMark(this.redis, k, { mark: this.o.mark, last, keep: more ? 0 : this.o.outboxMaxLen })
     if (moved && !this.lost.has(shard)) this.marks.set(shard, last)
     else this.marks.delete(shard)
     this.passed += entries.length
-    return entries.length
+    return more
   }
 }
