@@ -82,7 +82,7 @@ describe('external broker faults', () => {
     const broker = await persistentMosquitto()
     const prefix = `r${Math.random().toString(36).slice(2, 8)}:`
     // A front process (ingest + api) and a worker process (shards and their relay), both on the external broker.
-    const env = { MQTT_URL: broker.url, KEY_PREFIX: prefix, SHARDS: '8', RULES_DIR: FIXTURE_RULES, MQTT_PROTOCOL: '4' }
+    const env = { MQTT_URL: broker.url, KEY_PREFIX: prefix, SHARDS: '8', RULES_DIR: FIXTURE_RULES }
     const front = await engine({ ...env, TWIN_ROLES: 'ingest,api', MQTT_CLIENT_ID: `ingest-${prefix}` })
     const worker = await engine({ ...env, TWIN_ROLES: 'worker' })
     await waitFor('the worker owns every shard', async () => {
