@@ -25,10 +25,10 @@ export interface RelayLaneOptions {
  * One way out of the shard outboxes, with its own mark per shard (ADR 0045):
  * it reads from its mark, delivers, then moves the mark past what it read.
  * At least once, in outbox order per shard; a failed pass is retried from the
- * mark a second later while the other shards go on. It relays a shard only
- * between `resume` and `forget`, so a worker that lost a shard stops at once,
- * and its new owner's lane takes over from the shard's stored mark (a late
- * pass of the old one cannot move the mark back: markRelayed-2.lua).
+ * mark a second later while the other shards go on. From `forget` until
+ * `resume` it relays nothing of a shard, so a worker that lost a shard stops
+ * at once, and its new owner's lane takes over from the shard's stored mark
+ * (a late pass of the old one cannot move the mark back: markRelayed-2.lua).
  */
 export class RelayLane {
   private readonly dirty = new Set<number>()
