@@ -207,7 +207,8 @@ export class TwinDriver {
           const delay = params.delay
           if (typeof delay !== 'number') break // an immediate raise is handled inside the macrostep
           const event = params.event as EventObject
-          const due = at + delay
+          // A negative delay fires at once, as XState's clock does, never before the step that armed it.
+          const due = at + Math.max(0, delay)
           // Arming order breaks ties between timers due at once (XState fires them in the order they were armed).
           const seq = (prev.r + 1) * 1024 + armed++
           const id = (params.id as string | undefined) ?? `${event.type}@${due}#${seq}`

@@ -21,7 +21,7 @@ export interface ShardKeys {
   dead: string
   /** hash: dead-letter count per reason code */
   deadCounts: string
-  /** hash: checkpoint and relay mark (fields: store/shardMeta.ts) */
+  /** hash: checkpoint and the relay's marks (fields: store/shardMeta.ts) */
   meta: string
   /** hash: live count of twins per type, state, tag and indicator (fields: store/stateCounts.ts) */
   counts: string

@@ -2,6 +2,7 @@ import type { CommandMessage } from '../model/commands.ts'
 import type { OutboxEntry } from '../model/entries.ts'
 import { splitTwinKey, twinKey } from '../model/ids.ts'
 import type { DerivedEvent } from '../model/record.ts'
+import type { RedisClient } from './redis.ts'
 
 /**
  * The shard outbox stream's entries, encoded and decoded here and nowhere
@@ -64,6 +65,18 @@ export function decodeOutboxEntry(fields: readonly string[]): OutboxEntry {
     return { kind: 'topic', id: f.id!, key: f.k!, topic, payload, at }
   }
   return { kind: 'derived', event: derivedEvent(f) }
+}
+
+/** An outbox entry as read back: its stream id and the entry. */
+export interface OutboxRead {
+  streamId: string
+  entry: OutboxEntry
+}
+
+/** Up to `count` entries of an outbox after stream id `after` ('' = from the start), oldest first. */
+export async function readOutbox(redis: RedisClient, outbox: string, after: string, count: number): Promise<OutboxRead[]> {
+  const entries = (await redis.xrange(outbox, after ? `(${after}` : '-', '+', 'COUNT', count)) as Array<[string, string[]]>
+  return entries.map(([streamId, fields]) => ({ streamId, entry: decodeOutboxEntry(fields) }))
 }
 
 /** The derived event of an outbox entry's fields, or null for the engine's own entries. */

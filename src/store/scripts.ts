@@ -33,7 +33,8 @@ export interface ScriptCommands {
   releaseLease(lease: string, workerId: string): Promise<number>
   heartbeat(workers: string, workerId: string, ttlMs: number): Promise<Array<string | number>>
   leaveCluster(workers: string, workerId: string): Promise<number>
-  markRelayed(outbox: string, meta: string, mark: string, keep: number): Promise<number>
+  /** through store/shardMeta.ts moveRelayMark */
+  markRelayed(outbox: string, meta: string, mark: 'relayed' | 'routed', last: string, keep: number): Promise<number>
   replaceCounts(epoch: string, counts: string, meta: string, ...epochAndPairs: Array<string | number>): Promise<number>
   moveApplied(inbox: string, retained: string, meta: string, limit: number, now: number): Promise<[number, string]>
   snapshotTwins(twins: string, meta: string, snapshots: string, snapshot: string, at: number): Promise<[number, string]>

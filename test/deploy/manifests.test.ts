@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -7,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { parse, parseAllDocuments } from 'yaml'
 import { loadConfig, settings } from '../../src/config.ts'
 import { ROOT } from '../support/env.ts'
+import { kustomize } from '../support/kubectl.ts'
 
 /** Every environment variable the engine reads (src/config.ts). */
 const KNOWN = new Set(Object.values(settings).map((s) => s.env))
@@ -54,7 +54,8 @@ async function modelOf(apiVersion: string, kind: string): Promise<new (o: object
 }
 
 describe.each(['dev', 'prod'])('Kubernetes overlay %s', (overlay) => {
-  const rendered = execFileSync('kubectl', ['kustomize', join(ROOT, 'deploy/k8s/overlays', overlay)], { encoding: 'utf8' })
+  // kubectl comes with the machines (ADR 0046); without it this fails, with what to install.
+  const rendered = kustomize(join(ROOT, 'deploy/k8s/overlays', overlay))
   const objects = parseAllDocuments(rendered).map((d) => d.toJSON()).filter(Boolean) as Array<Record<string, any>>
   const deployments = objects.filter((o) => o.kind === 'Deployment')
 

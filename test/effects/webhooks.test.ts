@@ -8,6 +8,7 @@ import { MAX_RETRY_DELAY_MS, webhookJobId } from '../../src/effects/webhookQueue
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/broker.ts'
 import { shardOf, twinKey } from '../../src/model/ids.ts'
 import type { DerivedEvent } from '../../src/model/record.ts'
+import { META } from '../../src/store/shardMeta.ts'
 import { OutboxRelay } from '../../src/worker/outboxRelay.ts'
 import { startApi } from '../support/api.ts'
 import { freePort, silentLog, waitFor } from '../support/env.ts'
@@ -99,10 +100,10 @@ describe('webhooks on BullMQ', () => {
 
     // A relay that crashed before moving its mark hands the same batch over again.
     const shard = shardOf(twinKey('counter', 'w2'), p.shards)
-    await p.redis.hdel(p.keys.shard(shard).meta, 'relayed')
+    await p.redis.hdel(p.keys.shard(shard).meta, META.relayed, META.routed)
     const again = await newRelay()
     again.resume(shard)
-    await waitFor('re-relayed', async () => (await p.redis.hget(p.keys.shard(shard).meta, 'relayed')) !== null)
+    await waitFor('handed to the sinks again', async () => (await p.redis.hget(p.keys.shard(shard).meta, META.routed)) !== null)
     // Directly too, while the next event's job may still be pending.
     const second = await inc('w2', 2)
     await effects.sink([first, second, second])

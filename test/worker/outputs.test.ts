@@ -7,6 +7,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/embedded/bro
 import { importIotEvents } from '../../src/iot-events/importer.ts'
 import { shardOf, twinKey } from '../../src/model/ids.ts'
 import type { TwinRecord } from '../../src/model/record.ts'
+import { META } from '../../src/store/shardMeta.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
 import { removeDir, tempDir } from '../iot-events/support.ts'
@@ -102,9 +103,9 @@ describe('detector outputs through the relay', () => {
     const shard = shardOf(twinKey('site-model', 'site-1'), p.shards)
     const inbox = p.keys.shard(shardOf(twinKey('panel-model', 'site-1'), p.shards)).inbox
     const before = await p.redis.xlen(inbox)
-    await p.redis.hdel(p.keys.shard(shard).meta, 'relayed')
+    await p.redis.hdel(p.keys.shard(shard).meta, META.relayed, META.routed)
     p.relay!.resume(shard)
-    await waitFor('the feed sent again', async () => (await p.redis.xlen(inbox)) > before || (await p.redis.hget(p.keys.shard(shard).meta, 'relayed')) !== null)
+    await waitFor('the feed sent again', async () => (await p.redis.xlen(inbox)) > before || (await p.redis.hget(p.keys.shard(shard).meta, META.routed)) !== null)
     // A later real message, behind the duplicate in the panel's inbox: once it is applied the duplicate was seen.
     await p.ingestor.fromInput('Alarms', '{"panelid": "site-1", "level": 10}')
     await waitFor('the later message applied', async () => (await passes('site-1')) >= 2)

@@ -5,6 +5,7 @@ import { shardOf, twinKey } from '../../src/model/ids.ts'
 import type { TwinRecord } from '../../src/model/record.ts'
 import { isCommandTopic } from '../../src/model/topics.ts'
 import { byName } from '../../src/store/outboxStream.ts'
+import { META } from '../../src/store/shardMeta.ts'
 import { TOTAL_LIMIT } from '../fixtures/rules/counterTotal.ts'
 import { waitFor } from '../support/env.ts'
 import { startPipeline, type Pipeline } from '../support/pipeline.ts'
@@ -104,7 +105,7 @@ describe('rules and device commands', () => {
     const feeds = (await p.redis.xrange(p.keys.shard(shard).outbox, '-', '+')).filter(([, f]) => byName(f).n!.startsWith('$feed:')).length
     expect(feeds).toBeGreaterThanOrEqual(5) // attributes, 2 × (change + counted)
     const skipped = p.worker.stats.duplicates
-    await p.redis.hdel(p.keys.shard(shard).meta, 'relayed')
+    await p.redis.hdel(p.keys.shard(shard).meta, META.relayed, META.routed)
     p.relay!.resume(shard)
     await waitFor('every feed delivered again and skipped', () => p.worker.stats.duplicates - skipped >= feeds)
     const after = (await rule('g2'))!
