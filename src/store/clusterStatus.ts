@@ -24,6 +24,9 @@ export interface ClusterStatus {
   shards: ShardStatus[]
 }
 
+/** Applied entries an approximate trim can leave: one stream node (Redis stream-node-max-entries, 100 by default), with room. */
+const LEFT_APPLIED_MAX = 1000
+
 /**
  * What `GET /cluster` shows operators: live workers, who owns which shard
  * under which epoch, and how far each shard's inbox is behind.
@@ -40,8 +43,12 @@ export async function readClusterStatus(redis: RedisClient, keys: Keys, shards: 
     Promise.all(shardKeys.map((k) => redis.hlen(k.heldKeys))),
     readWorkerVersions(redis, keys),
   ])
-  // The checkpoint entry itself stays in the inbox (XTRIM MINID keeps it): the rest is lag.
-  const first = await Promise.all(shardKeys.map((k, shard) => redis.xrange(k.inbox, checkpoints[shard] ? `(${checkpoints[shard]}` : '-', '+', 'COUNT', 1)))
+  // The commit trims the inbox approximately (lua/commitShards-n.lua): the applied entries
+  // it left, up to a stream node's worth and the checkpoint entry itself, are not lag.
+  const [first, applied] = await Promise.all([
+    Promise.all(shardKeys.map((k, shard) => redis.xrange(k.inbox, checkpoints[shard] ? `(${checkpoints[shard]}` : '-', '+', 'COUNT', 1))),
+    Promise.all(shardKeys.map((k, shard) => (checkpoints[shard] ? redis.xrange(k.inbox, '-', checkpoints[shard]!, 'COUNT', LEFT_APPLIED_MAX) : []))),
+  ])
   const status: ShardStatus[] = []
   for (let shard = 0; shard < shards; shard++) {
     const oldest = first[shard]?.[0]?.[0]
@@ -49,7 +56,7 @@ export async function readClusterStatus(redis: RedisClient, keys: Keys, shards: 
       shard,
       owner: owners[shard] ?? null,
       epoch: Number(epochs[shard] ?? 0),
-      lag: Math.max(0, lengths[shard]! - (checkpoints[shard] ? 1 : 0)),
+      lag: Math.max(0, lengths[shard]! - applied[shard]!.length),
       oldestUnappliedMs: oldest ? Math.max(0, now - Number(oldest.slice(0, oldest.indexOf('-')))) : 0,
       heldTwins: held[shard]!,
     })

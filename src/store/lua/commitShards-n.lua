@@ -17,7 +17,9 @@
       6 dead        stream: dead letters
       7 deadCounts  hash:   reason code -> count
       8 meta        hash:   cp (checkpoint; store/shardMeta.ts); rt (input retention on)
-      9 inbox       stream: the shard inbox (trimmed up to the checkpoint, unless rt is set)
+      9 inbox       stream: the shard inbox (trimmed up to the checkpoint, unless rt is set; approximately:
+                    whole stream nodes only, about 5x cheaper than an exact trim, so a few applied
+                    entries stay until the next node fills; store/clusterStatus.ts counts them out)
       10 counts     hash:   live count per type, state, tag and indicator (store/stateCounts.ts)
       11 held       stream: input held for twins stored by a newer definition version
       12 heldKeys   hash:   twin key -> version, of the twins whose input is held
@@ -141,7 +143,7 @@ local function commit(k, a)
     redis.call('HSET', KEYS[k + 8], 'cp', ARGV[a + 1])
     -- Input retention on (meta rt, ADR 0012): applied entries stay for moveApplied-3.lua, which moves and trims them.
     if redis.call('HEXISTS', KEYS[k + 8], 'rt') == 0 then
-      redis.call('XTRIM', KEYS[k + 9], 'MINID', ARGV[a + 1])
+      redis.call('XTRIM', KEYS[k + 9], 'MINID', '~', ARGV[a + 1])
     end
   end
 
