@@ -8,10 +8,11 @@
  * chart under load/results/<scenario>-<date>/. See docs/benchmarks.md.
  */
 import { join } from 'node:path'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { ROOT } from '../test/support/env.ts'
 import { writeReport } from './lib/report.ts'
 import type { ScenarioOptions } from './lib/scenario.ts'
+import { BROKERS } from './lib/targets.ts'
 import type { LoadReport } from './lib/types.ts'
 import { failover } from './scenarios/failover.ts'
 import { fanout } from './scenarios/fanout.ts'
@@ -21,6 +22,8 @@ import { steady } from './scenarios/steady.ts'
 import { timers } from './scenarios/timers.ts'
 
 const scenarios: Record<string, (o: ScenarioOptions) => Promise<LoadReport>> = { steady, ramp, million, timers, fanout, failover }
+/** The scenarios that can run on `--broker mosquitto`; the others always use the embedded aedes. */
+const ON_ANY_BROKER = ['steady', 'ramp']
 
 const int = (v: string) => {
   const n = Number(v)
@@ -43,12 +46,21 @@ const program = new Command('load')
   .option('--probes <n>', 'timers: twins whose firing is measured (default 20000)', int)
   .option('--lease-ttl <ms>', 'failover: LEASE_TTL_MS of the workers', int)
   .option('--no-references', 'skip the reference measurements')
+  .addOption(
+    new Option('--broker <name>', `where devices publish (${ON_ANY_BROKER.join(', ')}): aedes embedded in each target, or a mosquitto the load tool starts per target and phase (the engine on MQTT_URL, the references subscribed to it, its raw ceiling measured)`)
+      .choices(BROKERS)
+      .default('aedes'),
+  )
   .parse()
 
 const options = program.opts<ScenarioOptions & { scenario: string }>()
 const scenario = scenarios[options.scenario]
 if (!scenario) {
   console.error(`unknown scenario "${options.scenario}"; use one of ${Object.keys(scenarios).join(', ')}`)
+  process.exit(2)
+}
+if (options.broker !== 'aedes' && !ON_ANY_BROKER.includes(options.scenario)) {
+  console.error(`--broker ${options.broker}: only ${ON_ANY_BROKER.join(' and ')} run on another broker; ${options.scenario} uses the embedded aedes (leave --broker out)`)
   process.exit(2)
 }
 const result = await scenario(options)

@@ -30,6 +30,13 @@ export interface GeneratorConfig {
   /** events/s of this generator; 0 = closed loop, `window` in flight per connection */
   rate: number
   window: number
+  /**
+   * Closed loop: a publish is in flight until its change arrives on the
+   * WebSocket, not until its PUBACK. For targets behind a broker that
+   * acknowledges at once (mosquitto): publishers would otherwise run ahead of
+   * the target and measure a growing queue instead of its maximum.
+   */
+  closeOnChange?: boolean
   durationMs: number
   connections: number
   /** 'sim': each device's own realistic sequence; otherwise this one event for every publish */
@@ -67,6 +74,8 @@ async function run(c: GeneratorConfig): Promise<void> {
     }
   }
   const sentAt = new Map<string, number[]>(devices.map((d) => [`${d.type}/${d.id}`, []]))
+  /** closeOnChange: what to call when the change answering a publish arrives, by `type/id/rev` */
+  const awaitingChange = new Map<string, () => void>()
   const clients: MqttClient[] = await Promise.all(
     Array.from({ length: c.connections }, (_, i) => mqtt.connectAsync(c.mqttUrl, { clientId: `load-${c.index}-${i}-${Math.floor(random() * 1e9)}`, reconnectPeriod: 1000 })),
   )
@@ -96,6 +105,11 @@ async function run(c: GeneratorConfig): Promise<void> {
         if (text.startsWith('{"op":"change"')) {
           const { twin } = JSON.parse(text) as { twin: { type: string; id: string; rev: number } }
           const sent = sentAt.get(`${twin.type}/${twin.id}`)?.[twin.rev - c.revOffset - 1]
+          if (awaitingChange.size > 0) {
+            const key = `${twin.type}/${twin.id}/${twin.rev}`
+            awaitingChange.get(key)?.()
+            awaitingChange.delete(key)
+          }
           received++
           if (sent === undefined) unmatched++
           else {
@@ -128,13 +142,17 @@ async function run(c: GeneratorConfig): Promise<void> {
     if (c.stamp) payload._t = t
     sentAt.get(`${device.type}/${device.id}`)!.push(t)
     published++
-    return new Promise((resolve) => {
+    const puback = new Promise<void>((resolve) => {
       client.publish(`devices/${device.type}/${device.id}/${event}`, JSON.stringify(payload), { qos: 1 }, (err) => {
         if (err) errors++
         else acked++
         resolve()
       })
     })
+    if (!c.closeOnChange || c.rate > 0) return puback
+    const rev = c.revOffset + sentAt.get(`${device.type}/${device.id}`)!.length
+    const changed = new Promise<void>((resolve) => awaitingChange.set(`${device.type}/${device.id}/${rev}`, resolve))
+    return Promise.all([puback, changed]).then(() => undefined)
   }
 
   const start = performance.now()
@@ -155,7 +173,12 @@ async function run(c: GeneratorConfig): Promise<void> {
     const lane = async () => {
       while (performance.now() - start < c.durationMs && published < limit) await publishOne(published)
     }
+    // A change that never comes (a dead letter) would hold its lane for good: release every lane at the end.
+    const release = setTimeout(() => {
+      for (const resolve of awaitingChange.values()) resolve()
+    }, c.durationMs)
     await Promise.all(Array.from({ length: c.window * c.connections }, lane))
+    clearTimeout(release)
   }
   // Let the last answers arrive (bounded), then report.
   const settle = performance.now()

@@ -20,7 +20,7 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
   // Latency and throughput count only after the warm-up (JIT, first twins created).
   const measured = newHistogram()
   const seen = { published: 0, received: 0 }
-  const totals = await runGenerators({ ...plan, wsUrl: target.sink ? undefined : target.wsUrl, stamp: Boolean(target.sink) }, (s) => {
+  const totals = await runGenerators({ ...plan, wsUrl: target.sink ? undefined : target.wsUrl, stamp: Boolean(target.sink), closeOnChange: target.closeOnChange }, (s) => {
     const sink = target.sink?.seconds[samples.length]
     const received = sink ? sink.received : s.received
     const histogram = sink ? sink.histogram : s.histogram

@@ -72,7 +72,14 @@ const RESULT_COLUMNS: Column[] = [
 /** The Markdown summary; sections with nothing in them are left out. */
 export function renderMarkdown(report: LoadReport): string {
   const { cpus, cpuModel, memGb, node } = report.machine
-  const out: string[] = [`# Load report: ${report.scenario} — ${report.date}`, '', `**Machine:** ${cpus} × ${cpuModel}, ${memGb} GB RAM, Node ${node}`, '']
+  const out: string[] = [
+    `# Load report: ${report.scenario} — ${report.date}`,
+    '',
+    `**Machine:** ${cpus} × ${cpuModel}, ${memGb} GB RAM, Node ${node}`,
+    '',
+    `**Broker:** ${report.broker}`,
+    '',
+  ]
 
   const options = Object.entries(report.options)
   if (options.length > 0) {

@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../../test/support/env.ts'
 import type { PoolPlan } from './generatorPool.ts'
+import { brokerLabel, type Broker } from './targets.ts'
 import type { LoadReport, TargetResult } from './types.ts'
 
 /** The twins the load scenarios use: the shipped three plus the timers scenario's watchdog. */
@@ -17,6 +18,8 @@ export interface ScenarioOptions {
   connections: number
   /** also measure the references (on by default) */
   references: boolean
+  /** where devices publish (steady, ramp): each target's own aedes, or a mosquitto per target */
+  broker: Broker
   [key: string]: unknown
 }
 
@@ -52,5 +55,5 @@ export function byTarget(results: TargetResult[], name: string): TargetResult | 
 }
 
 export function report(scenario: string, options: ScenarioOptions, results: TargetResult[], rest: Pick<LoadReport, 'ratios' | 'targets' | 'notes'>): LoadReport {
-  return { scenario, date: new Date().toISOString(), machine: machine(), options: { ...options }, results, ...rest }
+  return { scenario, date: new Date().toISOString(), machine: machine(), broker: brokerLabel(options.broker), options: { ...options }, results, ...rest }
 }

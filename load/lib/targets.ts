@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -8,9 +8,69 @@ import { Redis } from 'ioredis'
 import { EngineProcess } from '../../test/support/engineProcess.ts'
 import { ROOT } from '../../test/support/env.ts'
 import { LocalCluster } from '../../test/support/localCluster.ts'
+import { startMosquitto } from '../../test/support/mosquitto.ts'
 import { newHistogram } from './generatorPool.ts'
 
 const REFERENCE = join(dirname(fileURLToPath(import.meta.url)), '../reference')
+
+/** The broker devices publish to: each target's own aedes (as the engine embeds it), or a mosquitto the load tool runs for it. */
+export type Broker = 'aedes' | 'mosquitto'
+export const BROKERS: Broker[] = ['aedes', 'mosquitto']
+
+/**
+ * mosquitto for a load run. Two of its defaults would throttle or drop the
+ * load rather than measure it. 20 messages in flight to a subscriber: the
+ * engine holds each PUBACK until Redis has the event, so 20 would cap its
+ * batches; 1000 is what deploy/compose/mosquitto.conf and the engine's MQTT 5
+ * receive maximum use. 1000 queued per subscriber beyond those, after which
+ * mosquitto drops QoS 1 messages: a drop loses an event and shifts every later
+ * revision of its device, so the queue is unbounded here (0), as aedes's is.
+ * It can grow where publishers outrun a subscriber: the ceiling's sink in the
+ * closed loop, a target that falls behind the fixed rate; it lives for one
+ * phase. No persistence (nothing survives a phase). The rest is mosquitto's
+ * default (Nagle on, as on aedes's and mqtt.js's sockets).
+ */
+const LOAD_MOSQUITTO = { persistence: false, max_inflight_messages: 1000, max_queued_messages: 0 }
+
+/** What a report says about the broker of its run. */
+export function brokerLabel(broker: Broker): string {
+  if (broker === 'aedes') return 'aedes, embedded (in the engine process and in each reference)'
+  const version = /mosquitto version (\S+)/.exec(spawnSync('mosquitto', ['-h'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 'unknown version'
+  const settings = Object.entries(LOAD_MOSQUITTO).map(([name, value]) => `${name} ${value}`).join(', ')
+  return `mosquitto ${version}, external: a fresh one per target and phase, started by the load tool (${settings})`
+}
+
+/**
+ * Starts a target on the broker asked for: `start` gets the URL of an
+ * external broker to use, or none for the target's own aedes. On mosquitto, a
+ * fresh one for this target only: its CPU and memory count with the target's
+ * (the embedded aedes counts inside the engine's process), and it stops with
+ * the target — or at once, if the target does not start.
+ */
+async function onBroker(broker: Broker, start: (mqttUrl: string | undefined) => Promise<Target>): Promise<Target> {
+  if (broker === 'aedes') return start(undefined)
+  const mosquitto = await startMosquitto(LOAD_MOSQUITTO)
+  let target: Target
+  try {
+    target = await start(mosquitto.url)
+  } catch (err) {
+    await mosquitto.stop()
+    throw err
+  }
+  return {
+    ...target,
+    // mosquitto acknowledges a publish at once, whatever the target behind it does.
+    closeOnChange: target.wsUrl !== undefined,
+    pids: () => [...target.pids(), mosquitto.pid],
+    stop: async () => {
+      try {
+        await target.stop()
+      } finally {
+        await mosquitto.stop()
+      }
+    },
+  }
+}
 
 /** A system the load generators drive: the engine, or a reference measured in the same run. */
 export interface Target {
@@ -19,6 +79,8 @@ export interface Target {
   mqttUrl: string
   /** where changes arrive; absent for the broker ceiling (its MQTT sink measures) */
   wsUrl?: string
+  /** closed loop until each publish's change arrives, not its PUBACK (see GeneratorConfig.closeOnChange) */
+  closeOnChange?: boolean
   /** processes of the system under test, for CPU and memory */
   pids(): number[]
   sink?: MqttSink
@@ -57,26 +119,30 @@ function stopChild(child: ChildProcess): Promise<void> {
   })
 }
 
-/** The engine, one process: embedded broker, managed redis-server, the given twins. */
-export async function engineTarget(env: Record<string, string>): Promise<Target> {
-  const engine = new EngineProcess({ DEMO: '0', LOG_LEVEL: 'warn', ...env })
-  await engine.start()
-  const redisPort = () => Number(readFileSync(join(engine.dataDir, 'redis', 'port'), 'utf8'))
-  const redisPid = () => Number(readFileSync(join(engine.dataDir, 'redis', 'redis.pid'), 'utf8'))
-  return {
-    name: 'engine',
-    description: 'twin-engine, one process (aedes, ingest, worker, api) + managed redis-server (AOF everysec)',
-    mqttUrl: engine.mqttUrl,
-    wsUrl: `ws://127.0.0.1:${engine.httpPort}/ws`,
-    pids: () => [engine.child!.pid!, redisPid()],
-    redisUrl: `redis://127.0.0.1:${redisPort()}`,
-    engine,
-    deadLetters: async () => {
-      const h = await healthOf(`${engine.httpUrl}/health`)
-      return (h?.ingest?.deadLetters ?? 0) + (h?.worker?.deadLetters ?? 0)
-    },
-    stop: () => engine.destroy(),
-  }
+/** The engine, one process: embedded broker (or subscribed to mosquitto through MQTT_URL), managed redis-server, the given twins. */
+export function engineTarget(env: Record<string, string>, broker: Broker = 'aedes'): Promise<Target> {
+  return onBroker(broker, async (mqttUrl) => {
+    const engine = new EngineProcess({ DEMO: '0', LOG_LEVEL: 'warn', ...env, ...(mqttUrl ? { MQTT_URL: mqttUrl } : {}) })
+    await engine.start()
+    const redisPort = () => Number(readFileSync(join(engine.dataDir, 'redis', 'port'), 'utf8'))
+    const redisPid = () => Number(readFileSync(join(engine.dataDir, 'redis', 'redis.pid'), 'utf8'))
+    return {
+      name: 'engine',
+      description: mqttUrl
+        ? 'twin-engine, one process (ingest subscribed to mosquitto by MQTT_URL, worker, api) + managed redis-server (AOF everysec) + mosquitto'
+        : 'twin-engine, one process (aedes, ingest, worker, api) + managed redis-server (AOF everysec)',
+      mqttUrl: mqttUrl ?? engine.mqttUrl,
+      wsUrl: `ws://127.0.0.1:${engine.httpPort}/ws`,
+      pids: () => [engine.child!.pid!, redisPid()],
+      redisUrl: `redis://127.0.0.1:${redisPort()}`,
+      engine,
+      deadLetters: async () => {
+        const h = await healthOf(`${engine.httpUrl}/health`)
+        return (h?.ingest?.deadLetters ?? 0) + (h?.worker?.deadLetters ?? 0)
+      },
+      stop: () => engine.destroy(),
+    }
+  })
 }
 
 /** The engine as a front process and `workers` worker processes (for failover). */
@@ -97,35 +163,39 @@ export async function clusterTarget(workers: number, env: Record<string, string>
 }
 
 /** MQTT → an XState actor per device in a Map → WebSocket, no persistence. */
-export async function inMemoryTarget(twinsDir: string): Promise<Target> {
-  const { child, ready } = await spawnReady('inMemoryEngine.ts', ['--mqtt-port', '0', '--http-port', '0', '--twins', twinsDir])
-  return {
-    name: 'in-memory',
-    description: 'reference: aedes → XState actor per device in a Map → WebSocket, no persistence',
-    mqttUrl: `mqtt://127.0.0.1:${ready.mqttPort}`,
-    wsUrl: `ws://127.0.0.1:${ready.httpPort}/ws`,
-    pids: () => [child.pid!],
-    deadLetters: async () => (await healthOf(`http://127.0.0.1:${ready.httpPort}/health`))?.deadLetters ?? 0,
-    stop: () => stopChild(child),
-  }
+export function inMemoryTarget(twinsDir: string, broker: Broker = 'aedes'): Promise<Target> {
+  return onBroker(broker, async (mqttUrl) => {
+    const { child, ready } = await spawnReady('inMemoryEngine.ts', [...(mqttUrl ? ['--mqtt-url', mqttUrl] : ['--mqtt-port', '0']), '--http-port', '0', '--twins', twinsDir])
+    return {
+      name: 'in-memory',
+      description: `reference: ${mqttUrl ? 'mosquitto → MQTT subscriber' : 'aedes'} → XState actor per device in a Map → WebSocket, no persistence`,
+      mqttUrl: mqttUrl ?? `mqtt://127.0.0.1:${ready.mqttPort}`,
+      wsUrl: `ws://127.0.0.1:${ready.httpPort}/ws`,
+      pids: () => [child.pid!],
+      deadLetters: async () => (await healthOf(`http://127.0.0.1:${ready.httpPort}/health`))?.deadLetters ?? 0,
+      stop: () => stopChild(child),
+    }
+  })
 }
 
-/** The same broker (aedes as embedded) from a plain publisher to a plain subscriber. */
-export async function brokerCeilingTarget(): Promise<Target> {
-  const broker = await spawnReady('broker.ts', ['--mqtt-port', '0'])
-  const url = `mqtt://127.0.0.1:${broker.ready.mqttPort}`
-  const sink = await MqttSink.start(url)
-  return {
-    name: 'broker-ceiling',
-    description: 'reference: mqtt.js publishers → aedes (as embedded) → one mqtt.js subscriber',
-    mqttUrl: url,
-    pids: () => [broker.child.pid!],
-    sink,
-    stop: async () => {
-      await sink.stop()
-      await stopChild(broker.child)
-    },
-  }
+/** The broker alone (aedes as embedded, or the mosquitto) from plain publishers to one plain subscriber. */
+export function brokerCeilingTarget(broker: Broker = 'aedes'): Promise<Target> {
+  return onBroker(broker, async (mqttUrl) => {
+    const aedes = mqttUrl ? undefined : await spawnReady('broker.ts', ['--mqtt-port', '0'])
+    const url = mqttUrl ?? `mqtt://127.0.0.1:${aedes!.ready.mqttPort}`
+    const sink = await MqttSink.start(url)
+    return {
+      name: 'broker-ceiling',
+      description: `reference: mqtt.js publishers → ${aedes ? 'aedes (as embedded)' : 'mosquitto'} → one mqtt.js subscriber`,
+      mqttUrl: url,
+      pids: () => (aedes ? [aedes.child.pid!] : []),
+      sink,
+      stop: async () => {
+        await sink.stop()
+        if (aedes) await stopChild(aedes.child)
+      },
+    }
+  })
 }
 
 /** The subscriber of the broker ceiling (load/reference/mqttSink.ts), as per-second totals. */

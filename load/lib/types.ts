@@ -56,6 +56,8 @@ export interface LoadReport {
   scenario: string
   date: string
   machine: { cpus: number; cpuModel: string; memGb: number; node: string }
+  /** the MQTT broker devices published to, and how it ran */
+  broker: string
   options: Record<string, unknown>
   results: TargetResult[]
   /** engine ÷ reference, for throughput (and whatever else the scenario compares) */

@@ -6,9 +6,15 @@
  * the engine does, measured in the same run (load/ issue: "every engine
  * figure comes with references").
  *
- *   node --import tsx load/reference/inMemoryEngine.ts --mqtt-port 0 --http-port 0
+ * With `--mqtt-url` it runs no broker and is instead a QoS 1 subscriber of an
+ * external one (`devices/#`), as a Node-RED flow is (MQTT in -> a function
+ * with per-device context -> WebSocket out); the work per message is the same.
  *
- * stdout: exactly one line `READY {"mqttPort":N,"httpPort":N}` once both listen.
+ *   node --import tsx load/reference/inMemoryEngine.ts --mqtt-port 0 --http-port 0
+ *   node --import tsx load/reference/inMemoryEngine.ts --mqtt-url mqtt://127.0.0.1:1883 --http-port 0
+ *
+ * stdout: exactly one line `READY {"mqttPort":N,"httpPort":N}` once both listen
+ * (mqttPort 0 with `--mqtt-url`: no broker here).
  * SIGTERM/SIGINT: stops everything and exits 0.
  */
 import { createServer } from 'node:http'
@@ -35,10 +41,11 @@ const port = (raw: string): number => {
 }
 const options = new Command()
   .option('--mqtt-port <n>', 'MQTT port (0: a free port)', port, 0)
+  .option('--mqtt-url <url>', 'subscribe to this external broker instead of running aedes')
   .option('--http-port <n>', 'HTTP and WebSocket port (0: a free port)', port, 0)
   .option('--twins <dir>', 'folder of twin definitions', fileURLToPath(new URL('../../twins', import.meta.url)))
   .parse()
-  .opts<{ mqttPort: number; httpPort: number; twins: string }>()
+  .opts<{ mqttPort: number; mqttUrl?: string; httpPort: number; twins: string }>()
 
 interface Twin { type: string; id: string; actor: Actor<AnyStateMachine>; last: unknown; rev: number; updatedAt: number }
 interface Sub { socket: WebSocket; type: string; ids: Set<string> | null; prefix: string }
@@ -106,36 +113,48 @@ function twinOf(type: string, id: string, machine: AnyStateMachine): Twin {
   return created
 }
 
-const broker = await startEmbeddedBroker({
-  port: options.mqttPort,
-  host: HOST,
-  // Returns undefined: PUBACK at once, since nothing here is durable (that is the point of this reference).
-  intercept: (_client, topic, payload) => {
-    // As the engine (src/roles/engine.ts): only `devices/` topics are device events; the rest pass through.
-    if (!topic.startsWith('devices/')) return undefined
-    const match = registry.matchTopic(topic.split('/'))
-    const definition = match?.type === undefined ? undefined : registry.get(match.type)
-    if (!match || !definition) {
-      stats.deadLetters++
-      return undefined
-    }
+/** One device publish: validated as the engine does, then applied to its device's actor. */
+function applyDeviceEvent(topic: string, payload: Buffer): void {
+  // As the engine (src/roles/engine.ts): only `devices/` topics are device events; the rest pass through.
+  if (!topic.startsWith('devices/')) return
+  const match = registry.matchTopic(topic.split('/'))
+  const definition = match?.type === undefined ? undefined : registry.get(match.type)
+  if (!match || !definition) {
+    stats.deadLetters++
+    return
+  }
+  try {
+    const body = parsePayload(payload, MAX_PAYLOAD_BYTES)
+    validateEvent(definition, match.id, match.event, body)
+    const twin = twinOf(definition.type, match.id, definition.machine)
+    applyingAt = Date.now()
     try {
-      const body = parsePayload(payload, MAX_PAYLOAD_BYTES)
-      validateEvent(definition, match.id, match.event, body)
-      const twin = twinOf(definition.type, match.id, definition.machine)
-      applyingAt = Date.now()
-      try {
-        twin.actor.send({ ...body, type: match.event, at: applyingAt })
-      } finally {
-        applyingAt = undefined
-      }
-    } catch {
-      // parsePayload/validateEvent throw TwinErrors; the engine would dead-letter them with their code.
-      stats.deadLetters++
+      twin.actor.send({ ...body, type: match.event, at: applyingAt })
+    } finally {
+      applyingAt = undefined
     }
-    return undefined
-  },
-})
+  } catch {
+    // parsePayload/validateEvent throw TwinErrors; the engine would dead-letter them with their code.
+    stats.deadLetters++
+  }
+}
+
+/** Where device events come from: the embedded aedes (as in the engine), or a subscription to an external broker. */
+async function startMqtt(): Promise<{ port: number; close(): Promise<void> }> {
+  if (options.mqttUrl) {
+    // mqtt.js sends the PUBACK once the handler returned: applied, nothing durable, as with aedes below.
+    // Loaded only here, so that on aedes this process runs exactly the modules it ran before --mqtt-url existed.
+    const { default: mqtt } = await import('mqtt')
+    const client = await mqtt.connectAsync(options.mqttUrl, { clientId: `ref-in-memory-${process.pid}` })
+    client.on('message', applyDeviceEvent)
+    await client.subscribeAsync('devices/#', { qos: 1 })
+    return { port: 0, close: () => client.endAsync(true) }
+  }
+  // Returns undefined: PUBACK at once, since nothing here is durable (that is the point of this reference).
+  return startEmbeddedBroker({ port: options.mqttPort, host: HOST, intercept: (_client, topic, payload) => void applyDeviceEvent(topic, payload) })
+}
+
+const broker = await startMqtt()
 
 const http = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/health') {

@@ -18,7 +18,7 @@ export async function ramp(o: ScenarioOptions): Promise<LoadReport> {
   const steps: TargetResult[] = []
   let sustained = 0
   for (let rate = Number(o.rate ?? step); rate <= 200_000; rate += step) {
-    const target = await engineTarget({ TWINS_DIR: LOAD_TWINS, TWIN_CACHE_SIZE: String(devices * 2) })
+    const target = await engineTarget({ TWINS_DIR: LOAD_TWINS, TWIN_CACHE_SIZE: String(devices * 2) }, o.broker)
     let result: TargetResult
     try {
       const { perDevice: _, ...r } = await measure(target, { ...simPlan(o, devices, rate, seconds), mqttUrl: target.mqttUrl })

@@ -6,14 +6,15 @@ import type { LoadReport, TargetResult } from '../lib/types.ts'
 /**
  * `steady`: 10K twins. First each target's maximum (closed loop, as fast as
  * acknowledgements come back), then each at one fixed rate — by default half
- * the engine's maximum — for latency. Every target starts fresh for each phase.
+ * the engine's maximum — for latency. Every target starts fresh for each phase,
+ * on `--broker mosquitto` with a fresh mosquitto of its own.
  */
 export async function steady(o: ScenarioOptions): Promise<LoadReport> {
   const devices = o.devices ?? 10_000
   const maxSeconds = Math.min(20, o.duration)
   const targets: Array<() => Promise<Target>> = [
-    ...(o.references ? [brokerCeilingTarget, () => inMemoryTarget(LOAD_TWINS)] : []),
-    () => engineTarget({ TWINS_DIR: LOAD_TWINS, TWIN_CACHE_SIZE: String(devices * 2) }),
+    ...(o.references ? [() => brokerCeilingTarget(o.broker), () => inMemoryTarget(LOAD_TWINS, o.broker)] : []),
+    () => engineTarget({ TWINS_DIR: LOAD_TWINS, TWIN_CACHE_SIZE: String(devices * 2) }, o.broker),
   ]
   const run = async (start: () => Promise<Target>, rate: number, seconds: number): Promise<TargetResult> => {
     const target = await start()

@@ -6,6 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WsClient } from '../support/api.ts'
 import { ROOT, waitFor } from '../support/env.ts'
+import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts'
 
 /** A reference server as the load tool runs it: a real child process, read through its stdout lines. */
 interface Child {
@@ -18,6 +19,7 @@ interface Child {
 const children: Child[] = []
 const clients: MqttClient[] = []
 const sockets: WsClient[] = []
+const brokers: Mosquitto[] = []
 
 afterEach(async () => {
   for (const ws of sockets.splice(0)) ws.close()
@@ -26,6 +28,7 @@ afterEach(async () => {
     if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL')
     return c.exited
   }))
+  await Promise.all(brokers.splice(0).map((b) => b.stop()))
 })
 
 function start(file: string, flags: string[] = []): Child {
@@ -52,11 +55,27 @@ async function publisher(port: number): Promise<MqttClient> {
   return c
 }
 
-describe('load/reference/inMemoryEngine.ts', () => {
-  it('applies valid device events to an actor per device, streams each change with its rev, and counts the rest as dead letters', async () => {
+/** The in-memory reference on its own aedes, or subscribed to a real mosquitto (`--mqtt-url`); returns the port devices publish to. */
+async function startInMemory(broker: 'aedes' | 'mosquitto'): Promise<{ ref: Child; devicePort: number; httpPort: number }> {
+  if (broker === 'aedes') {
     const ref = start('inMemoryEngine.ts', ['--mqtt-port', '0', '--http-port', '0'])
     const { mqttPort, httpPort } = await ref.ready
     expect(ref.lines).toEqual([`READY {"mqttPort":${mqttPort},"httpPort":${httpPort}}`])
+    return { ref, devicePort: mqttPort!, httpPort: httpPort! }
+  }
+  const mosquitto = await startMosquitto()
+  brokers.push(mosquitto)
+  const ref = start('inMemoryEngine.ts', ['--mqtt-url', mosquitto.url, '--http-port', '0'])
+  const { mqttPort, httpPort } = await ref.ready
+  // No broker of its own: 0 says so.
+  expect(mqttPort).toBe(0)
+  expect(ref.lines).toEqual([`READY {"mqttPort":0,"httpPort":${httpPort}}`])
+  return { ref, devicePort: mosquitto.port, httpPort: httpPort! }
+}
+
+describe('load/reference/inMemoryEngine.ts', () => {
+  it.each(['aedes', 'mosquitto'] as const)('on %s: applies valid device events to an actor per device, streams each change with its rev, and counts the rest as dead letters', async (broker) => {
+    const { ref, devicePort, httpPort } = await startInMemory(broker)
 
     const ws = await WsClient.connect(`ws://127.0.0.1:${httpPort}/ws`)
     sockets.push(ws)
@@ -65,7 +84,7 @@ describe('load/reference/inMemoryEngine.ts', () => {
     ws.send({ op: 'ping' })
     await ws.next('pong')
 
-    const device = await publisher(mqttPort)
+    const device = await publisher(devicePort)
     const before = Date.now()
     for (const energyKwh of [1, 2, 3]) {
       await device.publishAsync('devices/meter/m1/reading', JSON.stringify({ energyKwh, powerW: 500 }), { qos: 1 })

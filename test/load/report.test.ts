@@ -41,6 +41,7 @@ function report(): LoadReport {
     scenario: 'steady-meters',
     date: '2025-01-15T10:00:00Z',
     machine: { cpus: 8, cpuModel: 'Test CPU', memGb: 16, node: 'v20.20.2' },
+    broker: 'mosquitto 2.0.11, external',
     options: { events: 300_000, devices: 1000 },
     results: [
       result('engine', 4200, { deadLetters: 3, cpuSecondsPerEvent: 0.000042, extra: { redisBytesPerTwin: 812 } }),
@@ -101,6 +102,7 @@ describe('writeReport', () => {
     const md = readFileSync(paths.markdown, 'utf8')
     expect(md).toBe(renderMarkdown(report()))
     expect(md).toContain('# Load report: steady-meters — 2025-01-15T10:00:00Z')
+    expect(md).toContain('**Broker:** mosquitto 2.0.11, external')
     expect(md).toContain('| target | description | target rate | duration s | published | received | throughput (events/s) | p50 ms |')
     expect(md).toContain('| engine | engine under test | max | 30 | 126000 | 126000 | 4200 | 1 | 1 | 1 | 50.02 | 50 | 0 | 3 | 42 |')
     expect(md).toContain('| broker-ceiling |')

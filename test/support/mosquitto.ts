@@ -8,7 +8,20 @@ import { freePort } from './env.ts'
 export interface Mosquitto {
   port: number
   url: string
+  pid: number
   stop(): Promise<void>
+}
+
+/** Global options of mosquitto.conf (name → value), in place of the defaults below. */
+export type MosquittoSettings = Record<string, string | number | boolean>
+
+const DEFAULT_SETTINGS: MosquittoSettings = {
+  allow_anonymous: true,
+  persistence: false,
+  // Room for a burst of QoS 1 to one subscriber, and for everything queued
+  // while a persistent-session subscriber is offline.
+  max_inflight_messages: 1000,
+  max_queued_messages: 100_000,
 }
 
 /** How long mosquitto gets to accept a TCP connection before the start fails. */
@@ -17,9 +30,11 @@ const START_TIMEOUT_MS = 5_000
 /**
  * Starts a real mosquitto on 127.0.0.1 with a throwaway config, for tests
  * that must see a real external broker (persistent sessions, queued QoS 1,
- * MQTT 5 properties) rather than the embedded aedes.
+ * MQTT 5 properties) rather than the embedded aedes, and for the load tool's
+ * `--broker mosquitto`. A process that exits without stop() (an uncaught
+ * error, process.exit) still kills it and removes its folder.
  */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(settings: MosquittoSettings = {}): Promise<Mosquitto> {
   if (spawnSync('sh', ['-c', 'command -v mosquitto']).status !== 0) {
     throw new Error('mosquitto is not on PATH: install it with `apt-get install mosquitto mosquitto-clients`')
   }
@@ -28,12 +43,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
   const conf = join(dir, 'mosquitto.conf')
   writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
-    'persistence false',
-    // Room for a burst of QoS 1 to one subscriber, and for everything queued
-    // while a persistent-session subscriber is offline.
-    'max_inflight_messages 1000',
-    'max_queued_messages 100000',
+    ...Object.entries({ ...DEFAULT_SETTINGS, ...settings }).map(([name, value]) => `${name} ${value}`),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
@@ -56,7 +66,13 @@ export async function startMosquitto(): Promise<Mosquitto> {
     })
   })
 
+  const atExit = () => {
+    child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.once('exit', atExit)
   const stop = async (): Promise<void> => {
+    process.off('exit', atExit)
     if (gone === undefined) {
       child.kill('SIGTERM')
       const killed = setTimeout(() => child.kill('SIGKILL'), 2_000)
@@ -79,7 +95,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     }
     await new Promise((r) => setTimeout(r, 20))
   }
-  return { port, url: `mqtt://127.0.0.1:${port}`, stop }
+  return { port, url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, stop }
 }
 
 function canConnect(port: number): Promise<boolean> {
