@@ -1,5 +1,6 @@
 import { assign, emit, setup } from 'xstate'
 import { defineRule, type RuleFeedEvent } from 'twin-engine/define'
+import type { MeterContext } from '../twins/meter.ts'
 
 /** Meters that went offline within this window count towards an outage (the issue: "within 5 minutes"). */
 export const WINDOW_MS = 300_000
@@ -87,7 +88,7 @@ function search(ids: readonly string[], id: string): number {
 }
 
 /** The area after one feed: membership and darkness of the source meter. Unchanged parts are not copied. */
-function track(c: AreaContext, event: RuleFeedEvent): Pick<AreaContext, 'meters' | 'offline' | 'now'> {
+function track(c: AreaContext, event: RuleFeedEvent<MeterContext>): Pick<AreaContext, 'meters' | 'offline' | 'now'> {
   const id = event.twinId
   const index = search(c.meters, id)
   const darkIndex = c.offline.findIndex(([m]) => m === id)
@@ -130,7 +131,7 @@ function track(c: AreaContext, event: RuleFeedEvent): Pick<AreaContext, 'meters'
 const machine = setup({
   types: {} as {
     context: AreaContext
-    events: RuleFeedEvent
+    events: RuleFeedEvent<MeterContext>
     emitted: AreaDerivedEvent
     input: { type: string; id: string }
   },

@@ -27,8 +27,8 @@ export interface RuleFeed {
  */
 export function routeStep(
   routes: readonly RuleRoute[],
-  before: RuleSourceTwin | null,
-  after: RuleSourceTwin,
+  before: RuleSourceTwin<unknown> | null,
+  after: RuleSourceTwin<unknown>,
   events: ReadonlyArray<{ name: string; data: Record<string, unknown> }>,
 ): RuleFeed[] {
   const feeds: RuleFeed[] = []
@@ -50,7 +50,7 @@ export function routeStep(
 }
 
 /** The group a source twin belongs to under one input; undefined when none, not a valid id, or groupBy throws. */
-export function groupOf(input: RuleInput, twin: RuleSourceTwin): string | undefined {
+export function groupOf(input: RuleInput, twin: RuleSourceTwin<unknown>): string | undefined {
   let group: unknown
   if (typeof input.groupBy === 'string') group = twin.attributes[input.groupBy]
   else {

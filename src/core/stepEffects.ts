@@ -84,8 +84,8 @@ export function feedRules(sink: EffectSink, registry: TwinRegistry, key: string,
   const { type, id } = splitTwinKey(key)
   const routes = registry.routes(type)
   if (routes.length === 0) return
-  const after: RuleSourceTwin = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
-  const before: RuleSourceTwin | null = prev.r === 0 && !prev.a ? null : { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
+  const after: RuleSourceTwin<unknown> = { type, id, value: record.v, context: record.c, attributes: record.a ?? {} }
+  const before: RuleSourceTwin<unknown> | null = prev.r === 0 && !prev.a ? null : { type, id, value: prev.v, context: prev.c, attributes: prev.a ?? {} }
   routeStep(routes, before, after, events).forEach((f, n) => {
     const body: Record<string, unknown> = { twinId: id, sourceAt: record.u, value: after.value, context: after.context, attributes: after.attributes }
     if (f.data) body.data = f.data

@@ -6,12 +6,17 @@ import { TwinError } from '../errors.ts'
 import { TYPE_PATTERN } from '../model/ids.ts'
 import { DEFAULT_TOPIC_TEMPLATE, parseTopicTemplate } from '../model/topics.ts'
 
-/** What a rule's `groupBy` and input filters see of a source twin, after the step that fed the rule. */
-export interface RuleSourceTwin {
+/**
+ * What a rule's `groupBy` and input filters see of a source twin, after the
+ * step that fed the rule. `TContext`: the source twin's context type, when the
+ * rule imports it from the twin's file (`RuleSourceTwin<MeterContext>`);
+ * otherwise its fields are `unknown` and checked where they are read.
+ */
+export interface RuleSourceTwin<TContext = Record<string, unknown>> {
   type: string
   id: string
   value: StateValue
-  context: any
+  context: TContext
   /** the twin's attributes (building, site, area…), set over HTTP or by the device */
   attributes: Record<string, string>
 }
@@ -37,7 +42,8 @@ export interface RuleInput {
    * attributes, or a function of the twin. A twin without a group (undefined,
    * '' or not a valid id) feeds no rule actor.
    */
-  groupBy: string | ((twin: RuleSourceTwin) => string | undefined)
+  // `any`: a function written for one twin type's context (`RuleSourceTwin<MeterContext>`) is accepted too.
+  groupBy: string | ((twin: RuleSourceTwin<any>) => string | undefined)
 }
 
 /**
@@ -49,12 +55,13 @@ export interface RuleInput {
  *   { type: 'elevator.changed', twinId, value, context, attributes, at }
  *   { type: 'elevator.faulted', twinId, data: { …derived event fields }, value, context, attributes, at }
  */
-export interface RuleFeedEvent {
+export interface RuleFeedEvent<TContext = Record<string, unknown>> {
   type: string
   twinId: string
   sourceAt: number
   value: StateValue
-  context: any
+  /** the source twin's context (typed as RuleSourceTwin's) */
+  context: TContext
   attributes: Record<string, string>
   data?: Record<string, unknown>
   at: number

@@ -85,6 +85,13 @@ describe('the layer order (docs/architecture.md)', () => {
     expect(unplaced).toEqual([])
   })
 
+  it('docs/architecture.md lists these layers in this order', () => {
+    const doc = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8')
+    const table = doc.slice(doc.indexOf('| layer | folder |'))
+    const rows = [...table.matchAll(/^\| ([a-z-]+) \| `/gm)].map((m) => m[1])
+    expect(rows).toEqual(LAYERS.map((l) => l.name))
+  })
+
   it('no import runs upward, no import circle, definitions import public entries only', () => {
     expect(violations(result)).toEqual([])
   })

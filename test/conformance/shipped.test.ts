@@ -179,7 +179,7 @@ describe('shipped rules, in memory: the test kit against XState', () => {
         let commands = 0
         for (const [i, step] of steps.entries()) {
           if ('send' in step) {
-            h.feed({ type: step.send, ...(step.payload as { twinId: string; value: string; context: unknown; attributes: Record<string, string> }) })
+            h.feed({ type: step.send, ...(step.payload as { twinId: string; value: string; context: Record<string, unknown>; attributes: Record<string, string> }) })
             ref.send(step.send, step.payload)
           } else {
             h.advance(step.advance)
