@@ -40,8 +40,8 @@ function reading(n: number): [string, string] {
 }
 
 async function startCluster(workers: number): Promise<LocalCluster> {
-  // The real twins (TWINS_DIR default), no demo fleet.
-  const cluster = new LocalCluster({ TWINS_DIR: join(ROOT, 'twins'), DEMO: '0', LEASE_TTL_MS: options.leaseTtlMs, TWIN_CACHE_SIZE: String(DEVICES * 2) })
+  // The real twins and rules (LocalCluster defaults to the test fixtures), no demo fleet.
+  const cluster = new LocalCluster({ TWINS_DIR: join(ROOT, 'twins'), RULES_DIR: join(ROOT, 'rules'), DEMO: '0', LEASE_TTL_MS: options.leaseTtlMs, TWIN_CACHE_SIZE: String(DEVICES * 2) })
   await cluster.start(workers)
   return cluster
 }
