@@ -2,7 +2,7 @@ import type * as hdr from 'hdr-histogram-js'
 import { newHistogram, runGenerators, type PoolPlan } from './generatorPool.ts'
 import { ProcSampler } from './procStats.ts'
 import { percentilesOf } from './report.ts'
-import type { Target } from './targets.ts'
+import type { MqttSinkSecond, Target } from './targets.ts'
 import type { Sample, TargetResult } from './types.ts'
 
 const ms = (h: hdr.Histogram, p: number) => (h.totalCount ? Math.round(h.getValueAtPercentile(p) / 10) / 100 : 0)
@@ -40,6 +40,7 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     // Give the sink a moment to count the last messages, then take its numbers.
     await new Promise((r) => setTimeout(r, 1500))
     received = target.sink.seconds.reduce((n, s) => n + s.received, 0)
+    fromSink(target.sink.seconds, samples, measured, warmupS)
   }
   const durationS = plan.durationMs / 1000
   const inWindow = samples.filter((s) => s.t > warmupS && s.t <= Math.ceil(durationS))
@@ -62,6 +63,23 @@ export async function measure(target: Target, plan: PoolPlan, onSecond?: (t: num
     perDevice: totals.perDevice,
     extra: { warmupSeconds: warmupS },
   }
+}
+
+/**
+ * The sink's own count of each second, once all of them have arrived: a
+ * sink busy with a flood (the closed loop on a broker that acknowledges at
+ * once) sends its per-second lines late, and a second whose line was not in
+ * yet when the generators reported it must not count as nothing received.
+ */
+function fromSink(seconds: MqttSinkSecond[], samples: Sample[], measured: hdr.Histogram, warmupS: number): void {
+  measured.reset()
+  samples.forEach((sample, i) => {
+    const second = seconds[i]
+    sample.received = second?.received ?? 0
+    sample.p50 = second ? ms(second.histogram, 50) : 0
+    sample.p99 = second ? ms(second.histogram, 99) : 0
+    if (second && sample.t > warmupS) measured.add(second.histogram)
+  })
 }
 
 function rate(n: number): string {

@@ -199,8 +199,14 @@ export function brokerCeilingTarget(broker: Broker = 'aedes'): Promise<Target> {
 }
 
 /** The subscriber of the broker ceiling (load/reference/mqttSink.ts), as per-second totals. */
+/** What the sink counted in one second of its own clock. */
+export interface MqttSinkSecond {
+  received: number
+  histogram: hdr.Histogram
+}
+
 export class MqttSink {
-  readonly seconds: Array<{ received: number; histogram: hdr.Histogram }> = []
+  readonly seconds: MqttSinkSecond[] = []
   total = newHistogram()
   received = 0
 

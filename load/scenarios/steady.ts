@@ -35,8 +35,10 @@ export async function steady(o: ScenarioOptions): Promise<LoadReport> {
 
   const engine = byTarget(fixed, 'engine')!
   const engineAtMax = byTarget(max, 'engine')!
-  const ceiling = byTarget(max, 'broker-ceiling')
-  const inMemory = byTarget(max, 'in-memory')
+  // A reference that counted nothing in its window is no yardstick: its targets read "—", never ✅.
+  const yardstick = (r: TargetResult | undefined) => (r && r.throughput > 0 ? r : undefined)
+  const ceiling = yardstick(byTarget(max, 'broker-ceiling'))
+  const inMemory = yardstick(byTarget(max, 'in-memory'))
   const inMemoryFixed = byTarget(fixed, 'in-memory')
   const cpu = (r: TargetResult | undefined) => (r?.cpuSecondsPerEvent === undefined ? undefined : Math.round(r.cpuSecondsPerEvent * 1e6))
   const [cpuHalf, cpuMax, cpuInMemory] = [cpu(engine), cpu(engineAtMax), cpu(inMemoryFixed)]
