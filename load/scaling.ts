@@ -111,8 +111,16 @@ async function recovery(): Promise<Record<string, unknown>> {
     await cluster.kill(victim, 'SIGKILL')
     let ownedAgainMs = 0
     let drainedMs = 0
+    const clusterErrors: string[] = []
     while (performance.now() - killedAt < 120_000) {
-      const status = await cluster.front.get('/cluster')
+      const res = await fetch(`${cluster.front.httpUrl}/cluster`)
+      if (!res.ok) {
+        // Counted and reported, then asked again.
+        clusterErrors.push(`${res.status} ${(await res.text()).slice(0, 200)}`)
+        await sleep(25)
+        continue
+      }
+      const status = await res.json()
       const stillDead = status.shards.filter((s: { owner: string }) => s.owner === victimId || s.owner === null).length
       if (!ownedAgainMs && stillDead === 0) ownedAgainMs = performance.now() - killedAt
       if (ownedAgainMs && status.shards.every((s: { lag: number }) => s.lag < perTick * 2)) {
@@ -123,7 +131,7 @@ async function recovery(): Promise<Record<string, unknown>> {
     }
     running = false
     await traffic
-    return { leaseTtlMs: Number(options.leaseTtlMs), rate: Number(options.rate), ownedAgainMs: Math.round(ownedAgainMs), drainedMs: Math.round(drainedMs) }
+    return { leaseTtlMs: Number(options.leaseTtlMs), rate: Number(options.rate), ownedAgainMs: Math.round(ownedAgainMs), drainedMs: Math.round(drainedMs), clusterErrors: clusterErrors.length, firstClusterError: clusterErrors[0] }
   } finally {
     await client?.endAsync()
     await cluster.stop()
