@@ -51,6 +51,39 @@
     0, currentEpoch         refused: the epoch is stale, nothing of this shard written
 ]]
 
+-- The argument being read. Each section of a block is a count, then that
+-- many items; `each(f, key)` applies `f(key, j)` to every item of the next
+-- section (its arguments start at ARGV[j]); f returns how many it took.
+local i
+local function each(f, key)
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    i = i + f(key, i)
+  end
+end
+
+local function hset(key, j) redis.call('HSET', key, ARGV[j], ARGV[j + 1]) return 2 end
+local function hdel(key, j) redis.call('HDEL', key, ARGV[j]) return 1 end
+local function hincrby(key, j) redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) return 2 end
+local function index(key, j) redis.call('ZADD', key, 0, ARGV[j]) return 1 end
+local function zadd(key, j) redis.call('ZADD', key, ARGV[j], ARGV[j + 1]) return 2 end
+local function zrem(key, j) redis.call('ZREM', key, ARGV[j]) return 1 end
+local function xdel(key, j) redis.call('XDEL', key, ARGV[j]) return 1 end
+-- A stream entry: m, then m field-value pairs.
+local function xadd(key, j)
+  local m = tonumber(ARGV[j])
+  redis.call('XADD', key, '*', unpack(ARGV, j + 1, j + 2 * m))
+  return 1 + 2 * m
+end
+-- A dead letter: its code, m, then m field-value pairs; `to` = { stream, counts hash, max length }.
+local function deadLetter(to, j)
+  local m = tonumber(ARGV[j + 1])
+  redis.call('XADD', to[1], 'MAXLEN', '~', to[3], '*', unpack(ARGV, j + 2, j + 1 + 2 * m))
+  redis.call('HINCRBY', to[2], ARGV[j], 1)
+  return 2 + 2 * m
+end
+
 -- One shard's block: k = its key offset, a = the index of its epoch argument.
 local function commit(k, a)
   local current = redis.call('GET', KEYS[k + 1])
@@ -58,86 +91,18 @@ local function commit(k, a)
     return 0, current or ''
   end
 
-  local i = a + 3
-  local function count()
-    local n = tonumber(ARGV[i])
-    i = i + 1
-    return n
-  end
-
-  -- records
-  local n = count()
-  for _ = 1, n do
-    redis.call('HSET', KEYS[k + 2], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-
-  -- new keys
-  n = count()
-  for _ = 1, n do
-    redis.call('ZADD', KEYS[k + 3], 0, ARGV[i])
-    i = i + 1
-  end
-
-  -- timers: removals first, so a timer re-armed in the same batch survives
-  n = count()
-  for _ = 1, n do
-    redis.call('ZREM', KEYS[k + 4], ARGV[i])
-    i = i + 1
-  end
-  n = count()
-  for _ = 1, n do
-    redis.call('ZADD', KEYS[k + 4], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-
-  -- outbox
-  n = count()
-  for _ = 1, n do
-    local m = tonumber(ARGV[i])
-    redis.call('XADD', KEYS[k + 5], '*', unpack(ARGV, i + 1, i + 2 * m))
-    i = i + 1 + 2 * m
-  end
-
-  -- dead letters
-  n = count()
-  for _ = 1, n do
-    local code = ARGV[i]
-    local m = tonumber(ARGV[i + 1])
-    redis.call('XADD', KEYS[k + 6], 'MAXLEN', '~', ARGV[a + 2], '*', unpack(ARGV, i + 2, i + 1 + 2 * m))
-    redis.call('HINCRBY', KEYS[k + 7], code, 1)
-    i = i + 2 + 2 * m
-  end
-
-  -- live counts
-  n = count()
-  for _ = 1, n do
-    redis.call('HINCRBY', KEYS[k + 10], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-
-  -- held input (rolling upgrades)
-  n = count()
-  for _ = 1, n do
-    local m = tonumber(ARGV[i])
-    redis.call('XADD', KEYS[k + 11], '*', unpack(ARGV, i + 1, i + 2 * m))
-    i = i + 1 + 2 * m
-  end
-  n = count()
-  for _ = 1, n do
-    redis.call('HSET', KEYS[k + 12], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-  n = count()
-  for _ = 1, n do
-    redis.call('HDEL', KEYS[k + 12], ARGV[i])
-    i = i + 1
-  end
-  n = count()
-  for _ = 1, n do
-    redis.call('XDEL', KEYS[k + 11], ARGV[i])
-    i = i + 1
-  end
+  i = a + 3
+  each(hset, KEYS[k + 2]) -- records
+  each(index, KEYS[k + 3]) -- new keys
+  each(zrem, KEYS[k + 4]) -- timers: removals first, so a timer re-armed in the same batch survives
+  each(zadd, KEYS[k + 4])
+  each(xadd, KEYS[k + 5]) -- outbox
+  each(deadLetter, { KEYS[k + 6], KEYS[k + 7], ARGV[a + 2] })
+  each(hincrby, KEYS[k + 10]) -- live counts
+  each(xadd, KEYS[k + 11]) -- held input (rolling upgrades)
+  each(hset, KEYS[k + 12]) -- held keys
+  each(hdel, KEYS[k + 12]) -- unheld
+  each(xdel, KEYS[k + 11]) -- held entries applied
 
   if ARGV[a + 1] ~= '' then
     redis.call('HSET', KEYS[k + 8], 'cp', ARGV[a + 1])
