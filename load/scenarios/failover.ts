@@ -65,7 +65,7 @@ export async function failover(o: ScenarioOptions): Promise<LoadReport> {
  * not within 60 s. The victim is known by its process, not by its worker id,
  * which GET /cluster does not tie to a process.
  */
-async function recover(cluster: LocalCluster, victim: number): Promise<number> {
+export async function recover(cluster: LocalCluster, victim: number): Promise<number> {
   const killedAt = performance.now()
   await cluster.kill(victim, 'SIGKILL')
   const dead = (await cluster.front.get('/cluster')) as { now: number }
