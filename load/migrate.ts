@@ -63,6 +63,7 @@ const PHASE_LIMIT_MS = 10 * 60_000
 const root = join(import.meta.dirname, '..')
 const V1 = join(import.meta.dirname, 'lifecycle/v1')
 const V2 = join(import.meta.dirname, 'lifecycle/v2')
+// A folder that does not exist: no rules (the registry reads a missing rules folder as none).
 const NO_RULES = join(import.meta.dirname, 'lifecycle/no-rules')
 const log = pino({ level: 'warn' })
 const WORKER_SETTINGS = { batchSize: 1000, batchLingerMs: 2, leaseTtlMs: 10_000, historyLength: 10, deadLetterMaxLen: 1000, outboxMaxLen: 100_000, webhookConcurrency: 1 }

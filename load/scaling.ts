@@ -125,7 +125,8 @@ async function recovery(): Promise<Record<string, unknown>> {
     }
     running = false
     await traffic
-    return { leaseTtlMs: Number(options.leaseTtlMs), rate: Number(options.rate), ownedAgainMs: Math.round(ownedAgainMs), drainedMs: Math.round(drainedMs) }
+    // null: not within the time allowed (recover(): 60 s; drained: 120 s)
+    return { leaseTtlMs: Number(options.leaseTtlMs), rate: Number(options.rate), ownedAgainMs: ownedAgainMs ? Math.round(ownedAgainMs) : null, drainedMs: drainedMs ? Math.round(drainedMs) : null }
   } finally {
     await client?.endAsync()
     await cluster.stop()

@@ -74,8 +74,11 @@ async function run(c: GeneratorConfig): Promise<void> {
     }
   }
   const sentAt = new Map<string, number[]>(devices.map((d) => [`${d.type}/${d.id}`, []]))
-  /** closeOnChange: what to call when the change answering a publish arrives, by `type/id/rev` */
-  const awaitingChange = new Map<string, () => void>()
+  /**
+   * closeOnChange: per device (`type/id`), the publishes waiting for their change, by revision. A change
+   * answers every publish up to its revision: a conflated change (a client behind) skips revisions.
+   */
+  const awaitingChange = new Map<string, Array<{ rev: number; answered: () => void }>>()
   const clients: MqttClient[] = await Promise.all(
     Array.from({ length: c.connections }, (_, i) => mqtt.connectAsync(c.mqttUrl, { clientId: `load-${c.index}-${i}-${Math.floor(random() * 1e9)}`, reconnectPeriod: 1000 })),
   )
@@ -105,10 +108,12 @@ async function run(c: GeneratorConfig): Promise<void> {
         if (text.startsWith('{"op":"change"')) {
           const { twin } = JSON.parse(text) as { twin: { type: string; id: string; rev: number } }
           const sent = sentAt.get(`${twin.type}/${twin.id}`)?.[twin.rev - c.revOffset - 1]
-          if (awaitingChange.size > 0) {
-            const key = `${twin.type}/${twin.id}/${twin.rev}`
-            awaitingChange.get(key)?.()
-            awaitingChange.delete(key)
+          const waiting = awaitingChange.get(`${twin.type}/${twin.id}`)
+          if (waiting) {
+            for (const w of waiting) if (w.rev <= twin.rev) w.answered()
+            const left = waiting.filter((w) => w.rev > twin.rev)
+            if (left.length) awaitingChange.set(`${twin.type}/${twin.id}`, left)
+            else awaitingChange.delete(`${twin.type}/${twin.id}`)
           }
           received++
           if (sent === undefined) unmatched++
@@ -150,8 +155,9 @@ async function run(c: GeneratorConfig): Promise<void> {
       })
     })
     if (!c.closeOnChange || c.rate > 0) return puback
-    const rev = c.revOffset + sentAt.get(`${device.type}/${device.id}`)!.length
-    const changed = new Promise<void>((resolve) => awaitingChange.set(`${device.type}/${device.id}/${rev}`, resolve))
+    const key = `${device.type}/${device.id}`
+    const rev = c.revOffset + sentAt.get(key)!.length
+    const changed = new Promise<void>((answered) => awaitingChange.set(key, [...(awaitingChange.get(key) ?? []), { rev, answered }]))
     return Promise.all([puback, changed]).then(() => undefined)
   }
 
@@ -175,7 +181,7 @@ async function run(c: GeneratorConfig): Promise<void> {
     }
     // A change that never comes (a dead letter) would hold its lane for good: release every lane at the end.
     const release = setTimeout(() => {
-      for (const resolve of awaitingChange.values()) resolve()
+      for (const waiting of awaitingChange.values()) for (const w of waiting) w.answered()
     }, c.durationMs)
     await Promise.all(Array.from({ length: c.window * c.connections }, lane))
     clearTimeout(release)

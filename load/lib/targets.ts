@@ -198,13 +198,13 @@ export function brokerCeilingTarget(broker: Broker = 'aedes'): Promise<Target> {
   })
 }
 
-/** The subscriber of the broker ceiling (load/reference/mqttSink.ts), as per-second totals. */
 /** What the sink counted in one second of its own clock. */
 export interface MqttSinkSecond {
   received: number
   histogram: hdr.Histogram
 }
 
+/** The subscriber of the broker ceiling (load/reference/mqttSink.ts), as per-second totals. */
 export class MqttSink {
   readonly seconds: MqttSinkSecond[] = []
   total = newHistogram()

@@ -68,10 +68,11 @@ export async function failover(o: ScenarioOptions): Promise<LoadReport> {
 export async function recover(cluster: LocalCluster, victim: number): Promise<number> {
   const killedAt = performance.now()
   await cluster.kill(victim, 'SIGKILL')
-  const dead = (await cluster.front.get('/cluster')) as { now: number }
+  // Heartbeats after this instant are not the victim's (the API's clock, or this process's on the same machine).
+  const dead = ((await cluster.front.get('/cluster')) as { now: number } | null)?.now ?? Date.now()
   while (performance.now() - killedAt < 60_000) {
     const status = (await cluster.front.get('/cluster')) as { workers: Array<{ id: string; lastHeartbeatMs: number }>; shards: Array<{ owner: string | null }> } | null
-    const live = new Set(status?.workers.filter((w) => w.lastHeartbeatMs > dead.now).map((w) => w.id))
+    const live = new Set(status?.workers.filter((w) => w.lastHeartbeatMs > dead).map((w) => w.id))
     if (status?.shards.every((s) => s.owner !== null && live.has(s.owner))) return Math.round(performance.now() - killedAt)
     await new Promise((r) => setTimeout(r, 50))
   }

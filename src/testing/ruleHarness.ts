@@ -158,7 +158,7 @@ export class RuleHarness {
    * for what routing cannot produce on its own (a redelivered duplicate, an
    * odd order). Throws only when the rule machine itself fails.
    */
-  feed(event: Omit<RuleFeedEvent, 'at' | 'sourceAt'> & { sourceAt?: number }): StepResult {
+  feed<TContext = Record<string, unknown>>(event: Omit<RuleFeedEvent<TContext>, 'at' | 'sourceAt'> & { sourceAt?: number }): StepResult {
     const at = this.clock.now()
     const result = this.driver.step(this.actor, { sourceAt: at, ...event, at })
     if (result.error?.code === 'TWIN_ERR_MACHINE_FAILED') throw result.error
