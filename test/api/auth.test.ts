@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -40,9 +40,11 @@ describe('API tokens (settings)', () => {
 
   it('refuses AUTH=tokens without tokens, saying how to fix it; the engine does not start', () => {
     expect(thrown(() => loadApiAuth({ auth: 'tokens' }))).toMatchObject({ code: 'TWIN_ERR_CONFIG', message: expect.stringMatching(/API_TOKENS.*API_TOKENS_FILE.*AUTH=open/) })
+    const dataDir = mkdtempSync(join(tmpdir(), 'twin-auth-'))
     const run = spawnSync(process.execPath, [join(ROOT, 'bin/twin.js'), 'start'], {
-      cwd: ROOT, env: { ...process.env, AUTH: 'tokens', API_TOKENS: '', API_TOKENS_FILE: '', DATA_DIR: mkdtempSync(join(tmpdir(), 'twin-auth-')) }, encoding: 'utf8', timeout: 30_000,
+      cwd: ROOT, env: { ...process.env, AUTH: 'tokens', API_TOKENS: '', API_TOKENS_FILE: '', DATA_DIR: dataDir }, encoding: 'utf8', timeout: 30_000,
     })
+    rmSync(dataDir, { recursive: true, force: true })
     expect(run.status).toBe(1)
     expect(run.stderr).toContain('TWIN_ERR_CONFIG')
     expect(run.stderr).toContain('AUTH=open')
