@@ -26,6 +26,7 @@ import { startWorkerRole } from '../src/roles/workerRole.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
 import { connectRedis } from '../src/store/redis.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--events <n>', 'events', '100000')
@@ -38,11 +39,6 @@ const EVENTS = Number(options.events)
 const DEVICES = Number(options.devices)
 const SHARDS = Number(options.shards)
 const log = pino({ level: 'warn' })
-
-function cpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
 
 function readingPayload(n: number): string {
   return JSON.stringify({ energyKwh: Math.round(n / DEVICES) / 100, powerW: 1000 + (n % 500) })
@@ -95,7 +91,7 @@ async function main(): Promise<void> {
 
     // ingest: what the embedded broker's hook calls, 500 messages in flight
     {
-      const r0 = cpu(redisPid)
+      const r0 = cpuSeconds(redisPid)
       const c0 = process.cpuUsage()
       const t0 = performance.now()
       let next = 0
@@ -108,7 +104,7 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: 500 }, lane))
       const seconds = (performance.now() - t0) / 1000
       const c = process.cpuUsage(c0)
-      report('ingest', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { deadLetters: ingestor.stats.deadLetters })
+      report('ingest', seconds, (c.user + c.system) / 1e6, cpuSeconds(redisPid) - r0, { deadLetters: ingestor.stats.deadLetters })
     }
 
     // worker: drain the inbox the ingest run filled
@@ -116,7 +112,7 @@ async function main(): Promise<void> {
       const bus = new ChangeBus()
       let applied = 0
       bus.onChange(() => applied++)
-      const r0 = cpu(redisPid)
+      const r0 = cpuSeconds(redisPid)
       const c0 = process.cpuUsage()
       const t0 = performance.now()
       const role = await startWorkerRole({
@@ -127,7 +123,7 @@ async function main(): Promise<void> {
       while (applied < EVENTS) await new Promise((r) => setTimeout(r, 5))
       const seconds = (performance.now() - t0) / 1000
       const c = process.cpuUsage(c0)
-      report('worker', seconds, (c.user + c.system) / 1e6, cpu(redisPid) - r0, { batches: role.worker.stats.batches, meanBatch: Math.round(EVENTS / role.worker.stats.batches), retain: options.retain === true })
+      report('worker', seconds, (c.user + c.system) / 1e6, cpuSeconds(redisPid) - r0, { batches: role.worker.stats.batches, meanBatch: Math.round(EVENTS / role.worker.stats.batches), retain: options.retain === true })
       await role.stop()
     }
   } finally {

@@ -20,6 +20,7 @@ import mqtt from 'mqtt'
 import { WsClient } from '../test/support/api.ts'
 import { EngineProcess } from '../test/support/engineProcess.ts'
 import { waitFor } from '../test/support/env.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--rate <n>', 'events/s', '3600')
@@ -32,11 +33,6 @@ const RATE = Number(options.rate)
 const DEVICES = Number(options.devices)
 const TOTAL = RATE * Number(options.seconds)
 const CONNECTIONS = 4
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 
 const flags = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []
 const engine = new EngineProcess({ DEMO: '0', LOG_LEVEL: 'warn', TWIN_CACHE_SIZE: String(DEVICES * 2), TWINS_DIR: join(import.meta.dirname, 'twins') }, flags)

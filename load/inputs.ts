@@ -25,6 +25,7 @@ import { Ingestor } from '../src/ingest/ingestor.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
 import { connectRedis } from '../src/store/redis.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--messages <n>', 'messages per kind per round', '50000')
@@ -44,10 +45,6 @@ const registry = new TwinRegistry([
   defineTwin({ type: 'site', version: 1, machine, events: { reading }, inputs: [{ topic: 'grid/two', event: 'reading', keyPath: 'site' }] }),
 ])
 
-const cpu = (pid: number): number => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
 const payload = (n: number) => Buffer.from(JSON.stringify({ id: `m${n % DEVICES}`, site: `s${n % 10}`, powerW: 1000 + (n % 500) }))
 
 const KINDS = {
@@ -68,7 +65,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       let reference = 0
       for (const [kind, message] of Object.entries(KINDS)) {
-        const r0 = cpu(redisPid)
+        const r0 = cpuSeconds(redisPid)
         const c0 = process.cpuUsage()
         const t0 = performance.now()
         let next = 0
@@ -87,7 +84,7 @@ async function main(): Promise<void> {
         console.log(JSON.stringify({
           round, kind, messages: MESSAGES, messagesPerSecond: perSecond,
           nodeCpuMicrosPerMessage: Math.round(((c.user + c.system) / 1e6 / MESSAGES) * 1e6),
-          redisCpuMicrosPerMessage: Math.round(((cpu(redisPid) - r0) / MESSAGES) * 1e6),
+          redisCpuMicrosPerMessage: Math.round(((cpuSeconds(redisPid) - r0) / MESSAGES) * 1e6),
           ratioToDevice: Number((perSecond / reference).toFixed(2)),
         }))
         // Empty the inboxes between kinds: every kind starts from the same Redis.

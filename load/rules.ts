@@ -26,6 +26,7 @@ import { startWorkerRole } from '../src/roles/workerRole.ts'
 import { ensureShardCount } from '../src/store/clusterMeta.ts'
 import { Keys } from '../src/store/keys.ts'
 import { connectRedis } from '../src/store/redis.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--events <n>', 'meterValues events', '50000')
@@ -39,11 +40,6 @@ const CHARGERS = Number(options.chargers)
 const PER_SITE = Number(options.perSite)
 const log = pino({ level: 'warn' })
 const root = join(import.meta.dirname, '..')
-
-function cpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
 
 interface Run {
   run: string
@@ -84,7 +80,7 @@ async function run(name: string, withSites: boolean): Promise<Run> {
     let twinSteps = 0
     let ruleSteps = 0
     bus.onChange((v) => (v.type === 'charger' ? twinSteps++ : ruleSteps++))
-    const r0 = cpu(redisPid)
+    const r0 = cpuSeconds(redisPid)
     const c0 = process.cpuUsage()
     const t0 = performance.now()
     const role = await startWorkerRole({
@@ -97,7 +93,7 @@ async function run(name: string, withSites: boolean): Promise<Run> {
     while (twinSteps < sourceEvents || ruleSteps < ruleTarget) await new Promise((r) => setTimeout(r, 5))
     const seconds = (performance.now() - t0) / 1000
     const c = process.cpuUsage(c0)
-    const redisCpu = cpu(redisPid) - r0
+    const redisCpu = cpuSeconds(redisPid) - r0
     await role.stop()
     return {
       run: name,

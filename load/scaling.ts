@@ -11,7 +11,7 @@
  *
  * Results: JSON on stdout and in load/results/.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -19,6 +19,7 @@ import { WsClient } from '../test/support/api.ts'
 import { ROOT } from '../test/support/env.ts'
 import { LocalCluster } from '../test/support/localCluster.ts'
 import { recover } from './scenarios/failover.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--events <n>', 'events per throughput run', '60000')
@@ -30,11 +31,6 @@ const options = new Command()
 const EVENTS = Number(options.events)
 const DEVICES = Number(options.devices)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
 
 function reading(n: number): [string, string] {
   return [`devices/meter/bench-${n % DEVICES}/reading`, JSON.stringify({ energyKwh: Math.floor(n / DEVICES) / 100, powerW: 1000 + (n % 500) })]

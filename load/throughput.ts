@@ -16,6 +16,7 @@ import mqtt from 'mqtt'
 import { EngineProcess } from '../test/support/engineProcess.ts'
 import { WsClient } from '../test/support/api.ts'
 import { ROOT } from '../test/support/env.ts'
+import { cpuSeconds } from './lib/procStats.ts'
 
 const options = new Command()
   .option('--events <n>', 'events to publish', '100000')
@@ -30,12 +31,6 @@ const EVENTS = Number(options.events)
 const DEVICES = Number(options.devices)
 const CONNECTIONS = Number(options.connections)
 const WINDOW = Number(options.window)
-
-function cpuSeconds(pid: number): number {
-  // utime + stime, in clock ticks (100/s on Linux)
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 
 async function main(): Promise<void> {
   const profile = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []

@@ -3,12 +3,17 @@ import { readFileSync } from 'node:fs'
 const TICKS = 100 // clock ticks per second (Linux USER_HZ)
 const PAGE = 4096
 
+/** CPU seconds (user + system) a process has used, from /proc; throws when it is gone. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(stat[11]) + Number(stat[12])) / TICKS
+}
+
 /** CPU seconds (user + system) and resident MB of a process, from /proc. */
 export function readProc(pid: number): { cpuSeconds: number; rssMb: number } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
     const statm = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')
-    return { cpuSeconds: (Number(stat[11]) + Number(stat[12])) / TICKS, rssMb: (Number(statm[1]) * PAGE) / 1e6 }
+    return { cpuSeconds: cpuSeconds(pid), rssMb: (Number(statm[1]) * PAGE) / 1e6 }
   } catch {
     return null // the process is gone
   }
