@@ -51,6 +51,7 @@ export const ErrorCodes = {
   TWIN_ERR_REDIS_SERVER_MISSING: 'redis-server was not found on PATH',
   TWIN_ERR_REDIS_SERVER_FAILED: 'the managed redis-server did not start',
   TWIN_ERR_MQTT_PROTOCOL: 'the MQTT broker does not speak the MQTT version asked for (MQTT_PROTOCOL)',
+  TWIN_ERR_ADMIN_JOB_UNKNOWN: 'a worker took an admin job of a kind it does not run (queued by a newer release)',
   // Side effects (src/effects).
   TWIN_ERR_WEBHOOK_DELIVERY: 'a webhook receiver did not accept a derived event (non-2xx answer, timeout or network error)',
 } as const

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Drivers } from '../core/drivers.ts'
 import { bullConnection } from '../effects/bullConnection.ts'
+import { TwinError } from '../errors.ts'
 import { MIGRATE } from '../model/engineEvents.ts'
 import { splitTwinKey } from '../model/ids.ts'
 import { inboxFields } from '../store/inboxStream.ts'
@@ -85,7 +86,7 @@ export async function startAdminJobs(o: { redis: RedisClient; keys: Keys; shards
   const connection = bullConnection(o.redis, 'twin-admin-jobs', true, log)
   const process = migrateProcessor(o.redis, o.keys, o.shards, o.drivers)
   const worker = new BullWorker<MigrateJobData, MigrateProgress>(ADMIN_QUEUE, async (job) => {
-    if (job.name !== MIGRATE_JOB) throw new Error(`unknown admin job "${job.name}"`)
+    if (job.name !== MIGRATE_JOB) throw new TwinError('TWIN_ERR_ADMIN_JOB_UNKNOWN', `admin job "${job.name}" is not one this worker runs (only "${MIGRATE_JOB}"): a newer release queued it; run it with workers of that release`)
     log.info({ job: job.id, type: job.data.type }, 'migrating stored twins')
     const done = await process(job)
     log.info({ job: job.id, scanned: done.scanned, queued: done.queued }, 'migrate job queued every twin to migrate')

@@ -1,3 +1,4 @@
+import { TwinError } from '../../errors.ts'
 import { pointerEscape, parseTypedJson, storedValue, typedValue, type Value } from '../expression/values.ts'
 import type { PathSegment } from '../expression/ast.ts'
 import { parseJsonPath } from '../model/types.ts'
@@ -82,7 +83,7 @@ export class Draft {
   storeMessage(input: string, message: unknown, attributes: readonly string[]): void {
     const typed = typeof message === 'string' ? parseTypedJson(message) : { value: message, decimals: [] }
     if (!typed.value || typeof typed.value !== 'object' || Array.isArray(typed.value)) {
-      throw new Error(`input ${input}: a message must be a JSON object`)
+      throw new TwinError('TWIN_ERR_PAYLOAD_NOT_OBJECT', `input ${input}: a message must be a JSON object, as IoT Events inputs are; send an object with the input's attributes`)
     }
     const prefix = `/inputs/${pointerEscape(input)}`
     for (const p of [...this.decimals]) if (p === prefix || p.startsWith(`${prefix}/`)) this.decimals.delete(p)

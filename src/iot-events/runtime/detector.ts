@@ -1,5 +1,6 @@
 import { enqueueActions, type EventObject } from 'xstate'
 import type { JsonSchema } from '../../definitions/schema.ts'
+import { TwinError } from '../../errors.ts'
 import type { DetectorModel } from '../model/types.ts'
 import { compileModel, type CompiledModel } from './compile.ts'
 import { initialContext, type DetectorContext } from './context.ts'
@@ -108,7 +109,9 @@ export type Detector = ReturnType<typeof detector>
 function triggerOf(compiled: CompiledModel, event: DetectorEvent): Trigger {
   if (event.type === TIMER_EVENT) return { kind: 'timer', timer: (event as TimerEvent).timer }
   const input = compiled.names.eventInputs[event.type]
-  if (input === undefined) throw new Error(`"${event.type}" is not an input of detector model ${compiled.model.detectorModelName}`)
+  if (input === undefined) {
+    throw new TwinError('TWIN_ERR_INPUT_UNKNOWN', `"${event.type}" is not an input of detector model ${compiled.model.detectorModelName}: send one of ${Object.keys(compiled.names.eventInputs).join(', ')}`)
+  }
   const { message, messageId } = event as InputEvent
   return { kind: 'message', input, message, ...(messageId !== undefined ? { messageId } : {}) }
 }
