@@ -18,6 +18,32 @@ export interface InboxReader {
 type XReadReply = Array<[string, Array<[string, string[]]>]>
 type XRead = (...args: Array<string | number>) => Promise<XReadReply | null>
 
+/** A read that brought fewer entries than this lingers for more (group commit at low load). */
+const LINGER_BELOW = 64
+
+/**
+ * A read for one worker step, with group commit at low load: a read that
+ * brought a little input waits `lingerMs` (BATCH_LINGER_MS) for more and
+ * reads again without blocking, so one step (one commit round trip, one
+ * change-feed message) carries several events instead of one. A full read
+ * never waits (saturated: batches are full anyway), and nor does an empty
+ * one (idle: nothing to group).
+ */
+export async function readLingering(reader: InboxReader, cursors: readonly InboxCursor[], count: number, waitMs: number, lingerMs: number): Promise<Array<InboxEntry[] | undefined>> {
+  const first = await reader.read(cursors, count, waitMs)
+  const got = first.reduce((n, items) => n + (items?.length ?? 0), 0)
+  if (lingerMs <= 0 || got === 0 || got >= LINGER_BELOW) return first
+  await new Promise((r) => setTimeout(r, lingerMs))
+  const more = await reader.read(cursors.map((c, i) => ({ keys: c.keys, lastId: first[i]?.at(-1)?.id ?? c.lastId })), count, 0)
+  return first.map((items, i) => {
+    const extra = more[i]
+    if (!extra?.length) return items
+    return items ? [...items, ...extra].slice(0, count) : extra
+  })
+}
+
+/** Waits this long or longer end on Redis' own (100 ms-grained) BLOCK timeout. */
+const COARSE_WAIT_MS = 100
 
 /**
  * Standalone Redis: one `XREAD BLOCK` over every owned inbox on a connection
@@ -29,9 +55,6 @@ type XRead = (...args: Array<string | number>) => Promise<XReadReply | null>
  * reader ends the wait itself with `CLIENT UNBLOCK … TIMEOUT` from the main
  * connection, on time.
  */
-/** Waits this long or longer end on Redis' own (100 ms-grained) BLOCK timeout. */
-const COARSE_WAIT_MS = 100
-
 class BlockingInboxReader implements InboxReader {
   private readonly connection: RedisClient
   private clientId: number | undefined

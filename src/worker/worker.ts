@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { createInboxReader, type InboxReader } from './inboxReader.ts'
+import { createInboxReader, readLingering, type InboxReader } from './inboxReader.ts'
 import { ensureCounts } from './recount.ts'
 import { TwinCache } from './twinCache.ts'
 import type { Clock } from '../clock.ts'
@@ -66,9 +66,6 @@ interface OwnedShard {
   /** held twins this worker can take back (it has their version), and how far it has read their held input */
   unholding: { keys: string[]; after: string } | null
 }
-
-/** A read that brought fewer entries than this lingers for more (group commit at low load). */
-const LINGER_BELOW = 64
 
 /** Longest a blocking inbox read waits, so due timers and new shards are picked up promptly. */
 const MAX_BLOCK_MS = 100
@@ -251,7 +248,7 @@ export class Worker {
     if (unholding.length) return Promise.all(unholding.map((s) => this.readHeld(s)))
     const soonest = Math.min(...shards.map((s) => s.nextDue))
     const wait = Math.max(0, Math.min(MAX_BLOCK_MS, soonest - clock.now()))
-    const read = await this.linger(shards, await this.reader.read(shards, batchSize, wait))
+    const read = await readLingering(this.reader, shards, batchSize, wait, this.o.lingerMs)
     const now = clock.now()
     const due = await Promise.all(shards.map((s) => (s.nextDue <= now ? readDueTimers(redis, s.keys, now, batchSize) : NO_TIMERS)))
     const work: ShardWork[] = []
@@ -264,27 +261,6 @@ export class Worker {
       if (entries.length || timers.length) work.push({ shard, entries, timers, horizon: horizonOf(entries, timers, batchSize, now) })
     })
     return work
-  }
-
-  /**
-   * Group commit at low load: a read that brought a little input waits
-   * BATCH_LINGER_MS for more and reads again without blocking, so one step
-   * (one commit round trip, one change-feed message) carries several events
-   * instead of one. A full read never waits (saturated: batches are full
-   * anyway), and nor does an empty one (idle: nothing to group).
-   */
-  private async linger(shards: OwnedShard[], first: Array<InboxEntry[] | undefined>): Promise<Array<InboxEntry[] | undefined>> {
-    const { lingerMs, batchSize } = this.o
-    const got = first.reduce((n, items) => n + (items?.length ?? 0), 0)
-    if (lingerMs <= 0 || got === 0 || got >= LINGER_BELOW) return first
-    await new Promise((r) => setTimeout(r, lingerMs))
-    const cursors = shards.map((s, i) => ({ keys: s.keys, lastId: first[i]?.at(-1)?.id ?? s.lastId }))
-    const more = await this.reader.read(cursors, batchSize, 0)
-    return first.map((items, i) => {
-      const extra = more[i]
-      if (!extra?.length) return items
-      return items ? [...items, ...extra].slice(0, batchSize) : extra
-    })
   }
 
   /** The next page of a shard's held input, for the held twins this worker takes back (the rest stays held). */
