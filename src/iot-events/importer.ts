@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { checkTopicInput } from '../definitions/topicInputs.ts'
+import { checkTopicInput, parseKeyPath } from '../definitions/topicInputs.ts'
 import { TwinError } from '../errors.ts'
 import { analyze, type PlacedExpr } from './analyze.ts'
 import { ExpressionSyntaxError, parseExpression } from './expression/parse.ts'
@@ -10,7 +10,7 @@ import { inputFromSample, inputsFromUses, inputUses, type InputUse } from './mod
 import { ImportFailure, type Issue } from './model/issues.ts'
 import { readFile, type ReadModel } from './model/read.ts'
 import { parseSource } from './model/source.ts'
-import { formatJsonPath, parseJsonPath, type DetectorModel, type InputDefinition } from './model/types.ts'
+import { formatJsonPath, type DetectorModel, type InputDefinition } from './model/types.ts'
 import { compileModel } from './runtime/compile.ts'
 import { detectorNames, typeNameOf } from './runtime/names.ts'
 import { inputTopics } from './runtime/routes.ts'
@@ -64,7 +64,7 @@ export function importIotEvents(options: ImportOptions): ImportResult {
   const read: ReadModel[] = []
   const given = new Map<string, InputDefinition>()
   const addInput = (file: string, input: InputDefinition) => {
-    const normal = { inputName: input.inputName, attributes: input.attributes.map((a) => formatJsonPath(parseJsonPath(a)!)) }
+    const normal = { inputName: input.inputName, attributes: input.attributes.map((a) => formatJsonPath(parseKeyPath(a)!)) }
     if (given.has(input.inputName) && JSON.stringify(given.get(input.inputName)) !== JSON.stringify(normal)) {
       throw new ImportFailure(file, '$', `defines input ${input.inputName} differently from another file`, 'give each input one definition')
     }

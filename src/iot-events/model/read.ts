@@ -1,7 +1,8 @@
 import { basename, extname } from 'node:path'
+import { parseKeyPath } from '../../definitions/topicInputs.ts'
 import { cloudFormationResources, pascalSegment } from './cloudformation.ts'
 import { ImportFailure, type Issue } from './issues.ts'
-import { ACTION_KINDS, TIMER_MAX_SECONDS, TIMER_MIN_SECONDS, parseJsonPath, type Action, type DetectorModel, type Event, type InputDefinition, type Payload, type State, type TransitionEvent } from './types.ts'
+import { ACTION_KINDS, TIMER_MAX_SECONDS, TIMER_MIN_SECONDS, type Action, type DetectorModel, type Event, type InputDefinition, type Payload, type State, type TransitionEvent } from './types.ts'
 
 /** A model read from a file, before its inputs are known. */
 export interface ReadModel {
@@ -105,7 +106,7 @@ function readModel(file: string, raw: Obj, base: string, pascal: boolean, logica
   if (typeof raw.detectorModelDescription === 'string' && raw.detectorModelDescription) model.detectorModelDescription = raw.detectorModelDescription
   if (raw.key !== undefined && raw.key !== null) {
     const key = at.string(raw.key, 'key')
-    if (key.length > 128 || !parseJsonPath(key)) throw at.to('key').err(`"${key}" is not a payload path`, 'use dot-separated names, backticks around names with spaces (e.g. motorid or `device id`.serial)')
+    if (key.length > 128 || !parseKeyPath(key)) throw at.to('key').err(`"${key}" is not a payload path`, 'use dot-separated names, backticks around names with spaces (e.g. motorid or `device id`.serial)')
     model.key = key
   }
   return { model, file, base, pascal, unnamed: name === null }
@@ -303,7 +304,7 @@ function readInput(file: string, raw: Obj, base: string, pascal: boolean, logica
   const attributes = (def.attributes as unknown[]).map((a, i) => {
     const ai = at.to('inputDefinition', 'attributes', i)
     const path = ai.string(isObj(a) ? a.jsonPath : undefined, 'jsonPath')
-    if (path.length > 128 || !parseJsonPath(path)) throw ai.to('jsonPath').err(`"${path}" is not a payload path`, 'use dot-separated names, backticks around names with spaces')
+    if (path.length > 128 || !parseKeyPath(path)) throw ai.to('jsonPath').err(`"${path}" is not a payload path`, 'use dot-separated names, backticks around names with spaces')
     return path
   })
   return { inputName, attributes }

@@ -124,31 +124,6 @@ export function topicIsExpression(topic: string): boolean {
   return t.startsWith("'") || t.startsWith('"') || t.includes('$input.') || t.includes('$variable.') || t.includes('${')
 }
 
-/** jsonPath / key syntax (D): dot-separated names, backticks for names with spaces. */
-export function parseJsonPath(path: string): string[] | null {
-  const segments: string[] = []
-  let i = 0
-  while (i < path.length) {
-    if (path[i] === '`') {
-      const close = path.indexOf('`', i + 1)
-      if (close < 0) return null
-      segments.push(path.slice(i + 1, close))
-      i = close + 1
-    } else {
-      const m = /^[\w-]+/.exec(path.slice(i))
-      if (!m) return null
-      segments.push(m[0])
-      i += m[0].length
-    }
-    if (i < path.length) {
-      if (path[i] !== '.') return null
-      i++
-      if (i === path.length) return null
-    }
-  }
-  return segments.length ? segments : null
-}
-
 export function formatJsonPath(segments: readonly string[]): string {
   return segments.map((s) => (/^[\w-]+$/.test(s) ? s : `\`${s}\``)).join('.')
 }

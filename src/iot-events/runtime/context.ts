@@ -1,7 +1,7 @@
 import { TwinError } from '../../errors.ts'
 import { pointerEscape, parseTypedJson, storedValue, typedValue, type Value } from '../expression/values.ts'
 import type { PathSegment } from '../expression/ast.ts'
-import { parseJsonPath } from '../model/types.ts'
+import { parseKeyPath } from '../../definitions/topicInputs.ts'
 
 /**
  * A detector instance as a twin's context: what apps read (`variables`,
@@ -90,7 +90,7 @@ export class Draft {
     const projected: Record<string, unknown> = {}
     const kept: string[] = []
     for (const attribute of attributes) {
-      const segments = parseJsonPath(attribute)
+      const segments = parseKeyPath(attribute)
       if (!segments) continue
       let node: unknown = typed.value
       for (const s of segments) node = node && typeof node === 'object' && !Array.isArray(node) ? (node as Record<string, unknown>)[s] : undefined
