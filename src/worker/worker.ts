@@ -277,7 +277,11 @@ export class Worker {
   /** Loads every twin the batches need that is not in memory (all shards, one round trip), then applies each batch. */
   private async apply(work: ShardWork[]): Promise<ShardBatchResult[]> {
     const { redis, drivers, historyLength } = this.o
-    const need = work.map((w) => [...new Set([...keysToLoad(this.cache, w.entries, w.timers.map((t) => t.member)), ...(w.unhold?.keys ?? []).filter((k) => !this.cache.has(k))])])
+    const need = work.map((w) => {
+      const keys = keysToLoad(this.cache, w.entries, w.timers.map((t) => t.member))
+      // Held twins taken back load too, even those with no held input in this page.
+      return w.unhold ? [...new Set([...keys, ...w.unhold.keys.filter((k) => !this.cache.has(k))])] : keys
+    })
     const values = await Promise.all(work.map((w, i) => (need[i]!.length ? redis.hmget(w.shard.keys.twins, ...need[i]!) : [])))
     return work.map((w, i) => {
       const loaded = new Map<string, LoadedRecord>(need[i]!.map((key, j) => [key, readRecord(values[i]![j] ?? null)]))
