@@ -70,19 +70,20 @@ function estimateArgs(c: ShardCommit): number {
   return 20 + 2 * c.records.length + c.created.length + c.timersRemoved.length + 2 * c.timersAdded.length + 12 * (c.outbox.length + c.deadLetters.length + c.held.length) + 2 * c.counts.length
 }
 
+/** Keys of one shard in the script's KEYS, in its order (lua/commitShards-n.lua). */
+const KEYS_PER_SHARD = 12
+
 async function commitScript(redis: RedisClient, calls: readonly ShardCommitCall[]): Promise<CommitReply[]> {
-  // One flat list (never spread into a call: a big step has more arguments than a call stack takes).
-  const keys: string[] = []
-  const args: Array<string | number> = [calls.length]
-  for (const { keys: k, commit } of calls) {
-    keys.push(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, k.counts, k.held, k.heldKeys)
-    const block = commitArgs(commit)
-    args.push(block.length)
-    for (const a of block) args.push(a)
+  // One flat list, built in place (never spread into a call: a big step has more arguments than a call stack takes).
+  const all: Array<string | number> = [KEYS_PER_SHARD * calls.length]
+  for (const { keys: k } of calls) all.push(k.epoch, k.twins, k.index, k.timers, k.outbox, k.dead, k.deadCounts, k.meta, k.inbox, k.counts, k.held, k.heldKeys)
+  all.push(calls.length)
+  for (const { commit } of calls) {
+    const at = all.length
+    all.push(0) // the block's length, set once it is written
+    pushCommitArgs(all, commit)
+    all[at] = all.length - at - 1
   }
-  const all: Array<string | number> = [keys.length]
-  for (const k of keys) all.push(k)
-  for (const a of args) all.push(a)
   const reply = await redis.commitShards(all)
   return calls.map((_, s) => {
     const ok = reply[2 * s]
@@ -91,9 +92,9 @@ async function commitScript(redis: RedisClient, calls: readonly ShardCommitCall[
   })
 }
 
-/** One shard's argument block (the layout in the script's header). */
-function commitArgs(c: ShardCommit): Array<string | number> {
-  const args: Array<string | number> = [c.epoch, c.checkpoint, c.deadLetterMaxLen]
+/** Appends one shard's argument block to `args` (the layout in the script's header). */
+function pushCommitArgs(args: Array<string | number>, c: ShardCommit): void {
+  args.push(c.epoch, c.checkpoint, c.deadLetterMaxLen)
   args.push(c.records.length)
   for (const [key, record] of c.records) args.push(key, encodeRecord(record))
   pushAll(args, c.created)
@@ -115,7 +116,6 @@ function commitArgs(c: ShardCommit): Array<string | number> {
   for (const h of c.heldKeys) args.push(h.key, h.version)
   pushAll(args, c.unheld)
   pushAll(args, c.heldApplied)
-  return args
 }
 
 /** A counted section of single items: the count, then the items. */
